@@ -1,0 +1,392 @@
+"""The `accord` command: thin over the library. Errors are one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import IO, Any, TypeVar
+
+import click
+import orjson
+
+from accord.app import Accord, create_app
+from accord.errors import AccordError, BatchRefused
+from accord.intel.tlp import TLP
+from accord.members.model import OPERATOR, Sector
+from accord.settings import Settings, describe
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def friendly(fn: F) -> F:
+    """Turn expected errors into one line on stderr and exit 1: never a stack trace for a mistake."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BatchRefused as exc:
+            for p in exc.problems[:20]:
+                click.echo(f"refused: {p}", err=True)
+            _fail(f"nothing was stored: {len(exc.problems)} problem(s); first: {exc.problems[0]}")
+        except AccordError as exc:
+            _fail(str(exc))
+        except (ValueError, OSError) as exc:
+            _fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _accord(ctx: click.Context) -> Accord:
+    obj = ctx.ensure_object(dict)
+    if "accord" not in obj:
+        try:
+            obj["accord"] = create_app(Settings.from_env(database_url=obj.get("database"), data_dir=obj.get("data_dir")))
+        except (AccordError, ValueError) as exc:
+            _fail(str(exc))
+        ctx.call_on_close(obj["accord"].close)
+    app: Accord = obj["accord"]
+    if obj.get("needs_schema", True) and app.db.revision() is None:
+        _fail("the database has no schema yet: run 'accord init' first")
+    return app
+
+
+@click.group()
+@click.option("--database", envvar="ACCORD_DATABASE_URL", help="Database URL (default: SQLite in the data dir).")
+@click.option("--data-dir", envvar="ACCORD_DATA_DIR", help="Directory for local state (default: ./data).")
+@click.version_option(package_name="accord")
+@click.pass_context
+def main(ctx: click.Context, database: str | None, data_dir: str | None) -> None:
+    """Accord: share cybercrime intelligence across an alliance (STIX 2.1, TLP 2.0)."""
+    ctx.ensure_object(dict).update(database=database, data_dir=data_dir)
+
+
+@main.command()
+@click.pass_context
+@friendly
+def init(ctx: click.Context) -> None:
+    """Create or upgrade the database schema."""
+    ctx.obj["needs_schema"] = False
+    app = _accord(ctx)
+    click.echo(f"schema at revision {app.init()} in {app.db.engine.url.render_as_string(hide_password=True)}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.pass_context
+@friendly
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Serve the HTTP API."""
+    import uvicorn
+
+    from accord.web.api import create_asgi
+
+    app = _accord(ctx)
+    click.echo(f"Accord on http://{host}:{port}/  (API docs: http://{host}:{port}/api/v1/docs)")
+    uvicorn.run(create_asgi(app), host=host, port=port, log_level="warning")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--objects", default=3000, show_default=True, help="How many generated objects.")
+@click.option("--no-serve", is_flag=True, help="Build the demo alliance, then exit.")
+@click.pass_context
+@friendly
+def demo(ctx: click.Context, host: str, port: int, objects: int, no_serve: bool) -> None:
+    """Build a demo alliance (organisations, users, groups, intelligence) and serve it."""
+    from accord.demo import build_demo
+
+    ctx.obj["needs_schema"] = False
+    app = _accord(ctx)
+    app.init()
+    logins = build_demo(app, objects=objects, progress=_progress_factory("demo intelligence"))
+    click.echo("Demo alliance ready. Log in with any of (password for all: see below):")
+    for line in logins:
+        click.echo("  " + line)
+    if no_serve:
+        return
+    ctx.invoke(serve, host=host, port=port)
+
+
+# --- members -----------------------------------------------------------------------------------------
+
+
+@main.group()
+def org() -> None:
+    """Organisations."""
+
+
+@org.command("add")
+@click.argument("name")
+@click.option("--sector", required=True, type=click.Choice([s.value for s in Sector]))
+@click.option("--country", required=True, help="ISO 3166-1 alpha-2 code.")
+@click.option("--pending", is_flag=True, help="Create unvetted (sees only TLP:CLEAR until vetted).")
+@click.pass_context
+@friendly
+def org_add(ctx: click.Context, name: str, sector: str, country: str, pending: bool) -> None:
+    app = _accord(ctx)
+    with app.db.write() as conn:
+        org_id = app.members.add_org(conn, OPERATOR, name, sector, country, pending)
+    click.echo(f"organisation {org_id}: {name}")
+
+
+@org.command("vet")
+@click.argument("name")
+@click.pass_context
+@friendly
+def org_vet(ctx: click.Context, name: str) -> None:
+    """Mark a pending organisation as vetted."""
+    app = _accord(ctx)
+    with app.db.write() as conn:
+        app.members.set_vetted(conn, OPERATOR, app.members.org_id(conn, name), True)
+    click.echo(f"{name} is vetted")
+
+
+@org.command("list")
+@click.pass_context
+@friendly
+def org_list(ctx: click.Context) -> None:
+    app = _accord(ctx)
+    with app.db.read() as conn:
+        for o in app.members.list_orgs(conn):
+            status = "vetted" if o["vetted"] else "pending"
+            click.echo(f"{o['id']:>4}  {o['country']}  {o['sector']:<16} {status:<8} {o['name']}")
+
+
+@main.group()
+def user() -> None:
+    """Users."""
+
+
+@user.command("add")
+@click.argument("email")
+@click.option("--org", "org_name", required=True)
+@click.option("--role", required=True, type=click.Choice(["org-admin", "analyst", "reader"]))
+@click.option("--name", default="")
+@click.option("--language", default="en")
+@click.option("--platform-admin", is_flag=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
+@click.pass_context
+@friendly
+def user_add(
+    ctx: click.Context, email: str, org_name: str, role: str, name: str, language: str, platform_admin: bool,
+    password_stdin: bool,
+) -> None:
+    app = _accord(ctx)
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else None
+    with app.db.write() as conn:
+        org_id = app.members.org_id(conn, org_name)
+        user_id = app.members.add_user(
+            conn, OPERATOR, email, org_id, role, name=name, language=language, platform_admin=platform_admin,
+            password=password,
+        )
+    click.echo(f"user {user_id}: {email} ({role} in {org_name})")
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.argument("email")
+@click.option("--org", "org_name", help="Organisation the token acts for (default: the user's first).")
+@click.option("--expires", type=int, help="Days until it expires (default: ACCORD_TOKEN_DEFAULT_DAYS; 0: never).")
+@click.option("--scopes", help="Comma-separated: intel:read,intel:write,members:admin (default: all of the role).")
+@click.option("--label", default="cli")
+@click.pass_context
+@friendly
+def token_create(
+    ctx: click.Context, email: str, org_name: str | None, expires: int | None, scopes: str | None, label: str
+) -> None:
+    """Print a new token alone on stdout (shown once; only its hash is stored)."""
+    app = _accord(ctx)
+    days = expires if expires is not None else app.settings.token_default_days
+    with app.db.write() as conn:
+        user_id = app.members.user_id(conn, email)
+        org_id = app.members.org_id(conn, org_name) if org_name else None
+        new = app.members.create_token(conn, OPERATOR, user_id, org_id, label=label, scopes=scopes, expires_days=days)
+    click.echo(new.token)
+
+
+@main.group()
+def group() -> None:
+    """Sharing groups."""
+
+
+@group.command("add")
+@click.argument("name")
+@click.option("--owner", required=True)
+@click.option("--member", "members", multiple=True, required=True)
+@click.pass_context
+@friendly
+def group_add(ctx: click.Context, name: str, owner: str, members: tuple[str, ...]) -> None:
+    app = _accord(ctx)
+    with app.db.write() as conn:
+        owner_id = app.members.org_id(conn, owner)
+        member_ids = [app.members.org_id(conn, m) for m in members]
+        gid = app.members.add_group(conn, OPERATOR, name, owner_id, member_ids)
+    click.echo(f"sharing group {gid}: {name} ({len(member_ids)} members)")
+
+
+# --- intelligence ------------------------------------------------------------------------------------
+
+
+def _progress_factory(label: str, total: int | None = None) -> Callable[[int], None] | None:
+    """A rich progress bar on stderr when it is a terminal; silent otherwise."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    bar.start()
+    task = bar.add_task(label, total=total)
+    import atexit
+
+    atexit.register(bar.stop)
+    return lambda n: bar.advance(task, n)
+
+
+class _Counting:
+    """Wraps a binary file to report bytes read (progress for big imports)."""
+
+    def __init__(self, fp: IO[bytes], report: Callable[[int], None] | None) -> None:
+        self.fp, self.report = fp, report
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fp.read(n)
+        if self.report is not None:
+            self.report(len(data))
+        return data
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option("--as", "as_email", required=True, help="E-mail of the submitting user.")
+@click.option("--org", "org_name", help="Organisation to submit for (default: the user's first).")
+@click.option("--tlp", help="TLP for objects without a TLP marking: clear, green, amber, amber+strict, red.")
+@click.option("--share-with", multiple=True, help="org:NAME, group:NAME or user:EMAIL (repeat).")
+@click.pass_context
+@friendly
+def import_(
+    ctx: click.Context, file: str, as_email: str, org_name: str | None, tlp: str | None, share_with: tuple[str, ...]
+) -> None:
+    """Import a STIX 2.1 bundle (all of it, or nothing)."""
+    from accord.intel.bundle_stream import iter_bundle
+
+    app = _accord(ctx)
+    default_tlp = TLP.parse(tlp) if tlp else None
+    viewer = app.viewer(as_email, org_name)
+    share = app.resolve_share(viewer, share_with)
+    if file == "-":
+        source: Any = sys.stdin.buffer
+        total = None
+    else:
+        source = open(file, "rb")  # noqa: SIM115 - closed below
+        total = os.path.getsize(file)
+    try:
+        progress = _progress_factory(f"importing {os.path.basename(file)}", total)
+        result = app.submit(viewer, iter_bundle(_Counting(source, progress)), default_tlp=default_tlp, share=share,
+                            what=f"file:{os.path.basename(file)}")
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+    click.echo(orjson.dumps(result.as_dict()).decode())
+
+
+@main.command()
+@click.option("--as", "as_email", required=True)
+@click.option("--org", "org_name")
+@click.option("--type", "types", multiple=True, help="Only these STIX types (repeat).")
+@click.pass_context
+@friendly
+def export(ctx: click.Context, as_email: str, org_name: str | None, types: tuple[str, ...]) -> None:
+    """Print one STIX 2.1 bundle of every latest object the user may see."""
+    import uuid
+
+    app = _accord(ctx)
+    viewer = app.viewer(as_email, org_name)
+    out = sys.stdout.buffer
+    out.write(b'{"type":"bundle","id":"bundle--' + str(uuid.uuid4()).encode() + b'","objects":[')
+    for i, obj in enumerate(app.export(viewer, list(types) or None)):
+        out.write((b",\n" if i else b"\n") + orjson.dumps(obj))
+    out.write(b"\n]}\n")
+    out.flush()
+
+
+@main.command()
+@click.argument("values", nargs=-1, required=True)
+@click.option("--as", "as_email", required=True)
+@click.option("--org", "org_name")
+@click.pass_context
+@friendly
+def lookup(ctx: click.Context, values: tuple[str, ...], as_email: str, org_name: str | None) -> None:
+    """For each value, print what is known that the user may see (JSON); '-' reads values from stdin."""
+    app = _accord(ctx)
+    viewer = app.viewer(as_email, org_name)
+    wanted: list[str] = []
+    for v in values:
+        wanted.extend(line.strip() for line in sys.stdin if line.strip()) if v == "-" else wanted.append(v)
+    click.echo(orjson.dumps(app.lookup(viewer, wanted), option=orjson.OPT_INDENT_2).decode())
+
+
+@main.group()
+def policy() -> None:
+    """The access policy."""
+
+
+@policy.command("explain")
+@click.argument("object_id")
+@click.option("--as", "as_email", required=True)
+@click.option("--org", "org_name")
+@click.pass_context
+@friendly
+def policy_explain(ctx: click.Context, object_id: str, as_email: str, org_name: str | None) -> None:
+    """Say which rule lets the user read each stored version of OBJECT_ID, or keeps it hidden."""
+    from accord.intel.timestamps import format_micros
+    from accord.policy import explain
+
+    app = _accord(ctx)
+    viewer = app.viewer(as_email, org_name)
+    with app.db.read() as conn:
+        decisions = explain(conn, app.policy, viewer, object_id)
+        for d in decisions:
+            producer = app.members.get_org(conn, d.producer_org_id)["name"]
+            verdict = "VISIBLE" if d.visible else "HIDDEN "
+            click.echo(f"{verdict} version {format_micros(d.modified_us)} from {producer}: {d.rule}")
+
+
+@main.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+@click.pass_context
+@friendly
+def audit_verify(ctx: click.Context) -> None:
+    """Check every row of the chain; name the first changed, inserted or removed one."""
+    app = _accord(ctx)
+    verdict = app.verify_audit()
+    if not verdict.ok:
+        _fail(f"audit log broken at row {verdict.broken_at}: {verdict.reason}")
+    click.echo(f"audit log intact: {verdict.rows} rows, head {verdict.head}")
+
+
+@main.command("settings")
+def settings_cmd() -> None:
+    """List every setting (environment variable, default, meaning)."""
+    for name, default, help_text in describe():
+        click.echo(f"{name:<28} {default:<14} {help_text}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""The database: one engine per app, schema in schema.py, migrations under migrations/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, inspect
+
+from accord.db.engine import is_sqlite, make_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+__all__ = ["Database", "is_sqlite", "make_engine"]
+
+
+class Database:
+    """The engine plus the two ways in: `read()` and `write()` transactions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = make_engine(url)
+
+    @property
+    def sqlite(self) -> bool:
+        return is_sqlite(self.engine)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One transaction: everything in it is stored, or nothing is."""
+        with self.engine.connect() as conn:
+            conn.info["writer"] = True
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                conn.info.pop("writer", None)
+
+    def migrate(self) -> str:
+        """Create or upgrade the schema to the newest migration; returns the revision."""
+        from alembic import command
+
+        cfg = _alembic_config(self)
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        return self.revision() or "?"
+
+    def revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _alembic_config(db: Database):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
+    return cfg

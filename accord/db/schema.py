@@ -1,0 +1,206 @@
+"""Every table, declared once with SQLAlchemy Core; Alembic migrations are generated from this.
+
+Timestamps are integer microseconds since the epoch (UTC) so ordering and ranges behave the same on
+SQLite and PostgreSQL; IP ranges are 16-byte big-endian keys (IPv4 mapped into IPv6) so containment
+is a byte-range comparison on both engines.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# --- members -------------------------------------------------------------------------------------
+
+org = Table(
+    "org",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("sector", String(40), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("vetted", Boolean, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+)
+
+user = Table(
+    "user_account",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("language", String(16), nullable=False),
+    Column("password_hash", Text),
+    Column("platform_admin", Boolean, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+)
+
+membership = Table(
+    "membership",
+    metadata,
+    Column("user_id", Integer, ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True),
+    Column("org_id", Integer, ForeignKey("org.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(20), nullable=False),
+    Index("ix_membership_org", "org_id"),
+)
+
+sharing_group = Table(
+    "sharing_group",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("owner_org_id", Integer, ForeignKey("org.id"), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+)
+
+group_member = Table(
+    "group_member",
+    metadata,
+    Column("group_id", Integer, ForeignKey("sharing_group.id", ondelete="CASCADE"), primary_key=True),
+    Column("org_id", Integer, ForeignKey("org.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_group_member_org", "org_id"),
+)
+
+api_token = Table(
+    "api_token",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("secret_hash", LargeBinary(32), nullable=False),
+    Column("user_id", Integer, ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False),
+    Column("org_id", Integer, ForeignKey("org.id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(200), nullable=False),
+    Column("scopes", String(200), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("expires_us", BigInteger),
+    Column("revoked_us", BigInteger),
+    Column("last_used_us", BigInteger),
+    Index("ix_api_token_user", "user_id"),
+)
+
+auth_failure = Table(
+    "auth_failure",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(400), nullable=False),
+    Column("at_us", BigInteger, nullable=False),
+    Index("ix_auth_failure_key_at", "key", "at_us"),
+)
+
+# --- who may read: audiences (DESIGN.md "Audience sets") -----------------------------------------
+
+audience = Table(
+    "audience",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # public (CLEAR), community (GREEN), orgs (AMBER, AMBER+STRICT, no TLP), users (RED)
+    Column("kind", String(16), nullable=False),
+    # canonical description, e.g. "orgs:o3,o7,g2": many objects share one audience row
+    Column("key", String(2000), nullable=False, unique=True),
+)
+
+audience_org = Table(
+    "audience_org",
+    metadata,
+    Column("audience_id", Integer, ForeignKey("audience.id", ondelete="CASCADE"), primary_key=True),
+    Column("org_id", Integer, ForeignKey("org.id"), primary_key=True),
+    Index("ix_audience_org_org", "org_id"),
+)
+
+audience_group = Table(
+    "audience_group",
+    metadata,
+    Column("audience_id", Integer, ForeignKey("audience.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", Integer, ForeignKey("sharing_group.id"), primary_key=True),
+    Index("ix_audience_group_group", "group_id"),
+)
+
+audience_user = Table(
+    "audience_user",
+    metadata,
+    Column("audience_id", Integer, ForeignKey("audience.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("user_account.id"), primary_key=True),
+    Index("ix_audience_user_user", "user_id"),
+)
+
+# --- intelligence --------------------------------------------------------------------------------
+
+stix_object = Table(
+    "stix_object",
+    metadata,
+    Column("pk", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("stix_id", String(300), nullable=False),
+    Column("type", String(250), nullable=False),
+    Column("spec_version", String(8), nullable=False),
+    Column("created_us", BigInteger),
+    Column("modified_us", BigInteger, nullable=False),  # SCOs (unversioned) use 0
+    Column("revoked", Boolean, nullable=False),
+    Column("is_latest", Boolean, nullable=False),
+    Column("tlp", String(16)),  # None: no TLP marking given (treated as AMBER+STRICT for the producer)
+    Column("audience_id", Integer, ForeignKey("audience.id"), nullable=False),
+    Column("producer_org_id", Integer, ForeignKey("org.id"), nullable=False),
+    Column("submitter_user_id", Integer, ForeignKey("user_account.id"), nullable=False),
+    Column("date_added_us", BigInteger, nullable=False),
+    Column("source_ref", String(300)),  # relationships: their ends, so the policy can hide a
+    Column("target_ref", String(300)),  # relationship whose ends are both hidden, in SQL
+    Column("content_hash", LargeBinary(32), nullable=False),
+    Column("content", Text, nullable=False),  # the object's JSON exactly as received
+    # Each producer organisation keeps its own history of an id (an SCO's id is derived from its
+    # value, so two organisations legitimately hold "the same" object with their own markings).
+    UniqueConstraint("stix_id", "modified_us", "producer_org_id", name="uq_stix_object_version"),
+    Index("ix_stix_object_added", "date_added_us", "pk"),
+    Index("ix_stix_object_type_added", "type", "date_added_us"),
+    Index("ix_stix_object_audience", "audience_id"),
+)
+
+observable = Table(
+    "observable",
+    metadata,
+    Column("object_pk", BigInteger, ForeignKey("stix_object.pk", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("value", String(2048), nullable=False),
+    Column("ip_lo", LargeBinary(16)),
+    Column("ip_hi", LargeBinary(16)),
+    Index("ix_observable_value", "value"),
+    Index("ix_observable_ip", "ip_lo"),
+    Index("ix_observable_object", "object_pk"),
+)
+
+# --- audit ---------------------------------------------------------------------------------------
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at_us", BigInteger, nullable=False),
+    Column("actor", String(400), nullable=False),  # "user:<email>", "cli", "system"
+    Column("source", String(200), nullable=False),  # client address, "cli", ...
+    Column("action", String(100), nullable=False),
+    Column("target", String(400), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON
+    Column("prev_hash", LargeBinary(32), nullable=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)

@@ -1,0 +1,279 @@
+"""The read path of the intelligence store. Every query here starts from the policy's filter.
+
+Pages are ordered by (date_added, pk) and the cursor encodes the last pair, so paging is
+stateless, costs the same on page 1 and page 1,000, and works across processes (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, and_, func, or_, select
+
+from accord.db.schema import observable, org, stix_object
+from accord.errors import InvalidInput, NotFound
+from accord.intel import observables as obs
+from accord.intel.timestamps import format_micros
+from accord.intel.tlp import EMIT_ID, LEVEL_OF_ID, TLP, marking_definition
+from accord.members.model import Viewer
+from accord.policy import Policy, redact, references
+
+
+@dataclass
+class ListFilter:
+    types: list[str] = field(default_factory=list)
+    added_after_us: int | None = None
+    modified_from_us: int | None = None
+    modified_to_us: int | None = None
+    tlp: list[str] = field(default_factory=list)  # values of TLP, or "none"
+    producer_org_id: int | None = None
+    value: str | None = None  # an observable value the object names
+    include_revoked: bool = True
+
+
+def encode_cursor(date_added_us: int, pk: int) -> str:
+    return base64.urlsafe_b64encode(f"{date_added_us}.{pk}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        added, pk = text.split(".")
+        return int(added), int(pk)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("not a cursor this server issued", field="cursor") from None
+
+
+def _filtered(policy: Policy, viewer: Viewer, f: ListFilter) -> Any:
+    query = select(stix_object).where(policy.latest_visible(viewer))
+    if f.types:
+        query = query.where(stix_object.c.type.in_(f.types))
+    if f.added_after_us is not None:
+        query = query.where(stix_object.c.date_added_us > f.added_after_us)
+    if f.modified_from_us is not None:
+        query = query.where(stix_object.c.modified_us >= f.modified_from_us)
+    if f.modified_to_us is not None:
+        query = query.where(stix_object.c.modified_us <= f.modified_to_us)
+    if f.tlp:
+        levels = [t for t in f.tlp if t != "none"]
+        conds = [stix_object.c.tlp.in_(levels)] if levels else []
+        if "none" in f.tlp:
+            conds.append(stix_object.c.tlp.is_(None))
+        query = query.where(or_(*conds))
+    if f.producer_org_id is not None:
+        query = query.where(stix_object.c.producer_org_id == f.producer_org_id)
+    if f.value is not None:
+        o = obs.try_normalise(f.value)
+        wanted = o.value if o is not None else f.value.strip()
+        query = query.where(
+            stix_object.c.pk.in_(select(observable.c.object_pk).where(observable.c.value == wanted))
+        )
+    if not f.include_revoked:
+        query = query.where(stix_object.c.revoked.is_(False))
+    return query
+
+
+def list_rows(
+    conn: Connection, policy: Policy, viewer: Viewer, f: ListFilter, limit: int, cursor: str | None = None
+) -> tuple[list[Any], str | None]:
+    query = _filtered(policy, viewer, f)
+    if cursor:
+        added, pk = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                stix_object.c.date_added_us > added,
+                and_(stix_object.c.date_added_us == added, stix_object.c.pk > pk),
+            )
+        )
+    rows = conn.execute(query.order_by(stix_object.c.date_added_us, stix_object.c.pk).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].date_added_us, rows[-1].pk) if more and rows else None
+    return rows, next_cursor
+
+
+def count(conn: Connection, policy: Policy, viewer: Viewer, f: ListFilter) -> int:
+    sub = _filtered(policy, viewer, f).subquery()
+    return int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
+
+
+def counts_by(conn: Connection, policy: Policy, viewer: Viewer, column: str) -> dict[str, int]:
+    """Counts of visible objects grouped by `type` or `tlp`."""
+    sub = _filtered(policy, viewer, ListFilter()).subquery()
+    col = sub.c[column]
+    return {str(k): int(n) for k, n in conn.execute(select(col, func.count()).group_by(col).order_by(col))}
+
+
+def versions(conn: Connection, policy: Policy, viewer: Viewer, stix_id: str) -> list[Any]:
+    rows = conn.execute(
+        select(stix_object)
+        .where(stix_object.c.stix_id == stix_id, policy.visible(viewer))
+        .order_by(stix_object.c.modified_us, stix_object.c.pk)
+    ).all()
+    if not rows:
+        raise NotFound(f"no object {stix_id}")
+    return list(rows)
+
+
+def _tlp_refs(content: dict[str, Any], tlp: str | None) -> dict[str, Any]:
+    """Emit TLP 2.0 marking ids: legacy TLP ids are replaced, a TLP given at import is added."""
+    refs = content.get("object_marking_refs")
+    level = TLP(tlp) if tlp else None
+    if level is None and not refs:
+        return content
+    kept = [r for r in (refs or []) if r not in LEVEL_OF_ID]
+    has_tlp = any(r in LEVEL_OF_ID for r in (refs or []))
+    if level is not None:
+        kept.append(EMIT_ID[level])
+    elif has_tlp:  # stored without a level but marked: keep the strictest marking as given
+        kept += [EMIT_ID[LEVEL_OF_ID[r]] for r in refs or [] if r in LEVEL_OF_ID]
+    if kept == refs:
+        return content
+    out = dict(content)
+    out["object_marking_refs"] = kept
+    return out
+
+
+class Renderer:
+    """Turns stored rows into what a viewer receives: references to hidden objects removed."""
+
+    def __init__(self, conn: Connection, policy: Policy, viewer: Viewer) -> None:
+        self.conn, self.policy, self.viewer = conn, policy, viewer
+        self._org_names: dict[int, str] = {}
+
+    def objects(self, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        parsed = [orjson.loads(r.content) for r in rows]
+        refs: set[str] = set()
+        for p in parsed:
+            refs |= references(p)
+        refs -= set(LEVEL_OF_ID)
+        hidden = self.policy.hidden_ids(self.conn, self.viewer, refs) if refs else set()
+        return [_tlp_refs(redact(p, hidden), r.tlp) for p, r in zip(parsed, rows, strict=True)]
+
+    def org_name(self, org_id: int) -> str:
+        if org_id not in self._org_names:
+            self._org_names[org_id] = self.conn.execute(
+                select(org.c.name).where(org.c.id == org_id)
+            ).scalar_one()
+        return self._org_names[org_id]
+
+    def items(self, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        """Objects with what the store knows about them (producer, TLP, when added)."""
+        return [
+            {
+                "object": obj,
+                "producer": {"id": r.producer_org_id, "name": self.org_name(r.producer_org_id)},
+                "tlp": r.tlp,
+                "date_added": format_micros(r.date_added_us),
+                "revoked": bool(r.revoked),
+            }
+            for obj, r in zip(self.objects(rows), rows, strict=True)
+        ]
+
+
+def export(
+    conn: Connection, policy: Policy, viewer: Viewer, types: list[str] | None = None, page: int = 2000
+) -> Iterator[dict[str, Any]]:
+    """Every latest visible object, then the TLP marking definitions they use."""
+    renderer = Renderer(conn, policy, viewer)
+    used: set[TLP] = set()
+    cursor: str | None = None
+    f = ListFilter(types=types or [])
+    while True:
+        rows, cursor = list_rows(conn, policy, viewer, f, page, cursor)
+        for obj in renderer.objects(rows):
+            for ref in obj.get("object_marking_refs", []):
+                if ref in LEVEL_OF_ID:
+                    used.add(LEVEL_OF_ID[ref])
+            yield obj
+        if cursor is None:
+            break
+    for level in sorted(used, key=lambda lv: lv.rank):
+        yield marking_definition(level)
+
+
+def lookup(conn: Connection, policy: Policy, viewer: Viewer, values: list[str]) -> list[dict[str, Any]]:
+    """For each value: what visible, unrevoked objects name it, exactly, by CIDR or by parent domain."""
+    parsed: list[tuple[str, obs.Observable | None]] = [(v, obs.try_normalise(v)) for v in values]
+    exact: set[str] = set()
+    networks: set[bytes] = set()
+    for _raw, o in parsed:
+        if o is None:
+            continue
+        exact.add(o.value)
+        if o.kind in ("ipv4", "ipv6") and o.ip_lo == o.ip_hi:
+            networks.update(obs.containing_networks(o))
+        elif o.kind == "domain":
+            exact.update(obs.parent_domains(o.value))
+    visible = policy.visible_subquery(viewer)
+    cols = [
+        observable.c.kind,
+        observable.c.value,
+        observable.c.ip_lo,
+        observable.c.ip_hi,
+        visible.c.stix_id,
+        visible.c.type,
+        visible.c.tlp,
+        visible.c.producer_org_id,
+        visible.c.modified_us,
+    ]
+    base = (
+        select(*cols)
+        .join(visible, visible.c.pk == observable.c.object_pk)
+        .where(visible.c.revoked.is_(False))
+    )
+    hits: list[Any] = []
+    exact_list, net_list = sorted(exact), sorted(networks)
+    for start in range(0, len(exact_list), 500):
+        hits += conn.execute(base.where(observable.c.value.in_(exact_list[start : start + 500]))).all()
+    for start in range(0, len(net_list), 500):
+        hits += conn.execute(
+            base.where(observable.c.ip_lo.in_(net_list[start : start + 500]), observable.c.ip_hi.is_not(None))
+        ).all()
+    renderer = Renderer(conn, policy, viewer)
+    out = []
+    for raw, o in parsed:
+        entry: dict[str, Any] = {
+            "value": raw,
+            "normalised": o.value if o else None,
+            "kind": o.kind if o else None,
+            "matches": [],
+        }
+        if o is not None:
+            seen: set[tuple[str, str]] = set()
+            for h in hits:
+                how = _match_kind(o, h)
+                if how is None or (h.stix_id, h.value) in seen:
+                    continue
+                seen.add((h.stix_id, h.value))
+                entry["matches"].append(
+                    {
+                        "id": h.stix_id,
+                        "type": h.type,
+                        "match": how,
+                        "indicator_value": h.value,
+                        "tlp": h.tlp,
+                        "producer": renderer.org_name(h.producer_org_id),
+                        "modified": format_micros(h.modified_us),
+                    }
+                )
+        entry["matches"].sort(key=lambda m: (m["match"], m["id"]))
+        out.append(entry)
+    return out
+
+
+def _match_kind(o: obs.Observable, h: Any) -> str | None:
+    if h.value == o.value:
+        return "exact"
+    if o.ip_lo is not None and h.ip_lo is not None and o.ip_lo == o.ip_hi:
+        if bytes(h.ip_lo) <= o.ip_lo <= bytes(h.ip_hi) and h.kind == o.kind:
+            return "cidr"
+        return None
+    if o.kind == "domain" and h.kind == "domain" and o.value.endswith("." + h.value):
+        return "parent-domain"
+    return None

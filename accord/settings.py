@@ -1,0 +1,65 @@
+"""One declarative table of settings: name, default, help. Read from the environment, validated at start.
+
+Every setting is `ACCORD_<NAME>` in the environment; the CLI may override some by option. The table is
+the documentation: `accord settings` prints it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = _setting(
+        "", "SQLAlchemy URL: sqlite:///PATH (default <data_dir>/accord.sqlite3) or postgresql+psycopg://…"
+    )
+    data_dir: str = _setting("data", "Directory for the embedded SQLite database and other local state.")
+    public_feed: bool = _setting(False, "If true, anonymous readers may read TLP:CLEAR intelligence only.")
+    max_body_bytes: int = _setting(256 * 1024 * 1024, "Largest API request body in bytes; larger gets 413.")
+    login_max_failures: int = _setting(10, "Failed log-ins allowed per account and per address per window.")
+    login_window_seconds: int = _setting(900, "The window in which failed log-ins are counted.")
+    token_default_days: int = _setting(90, "Lifetime of a new API token in days unless asked (0: none).")
+    page_size_default: int = _setting(100, "Objects per page when a list request names no limit.")
+    page_size_max: int = _setting(10000, "Largest page a list request may ask for.")
+    audit_key: str = _setting("", "Audit-log MAC key in hex (default: <data_dir>/audit.key, made at first use).")
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{Path(self.data_dir) / 'accord.sqlite3'}")
+        for name in ("max_body_bytes", "login_max_failures", "login_window_seconds", "page_size_max"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"setting ACCORD_{name.upper()} must be positive")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Environment first, then explicit overrides (CLI options) that are not None."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get("ACCORD_" + f.name.upper())
+            if raw is None:
+                continue
+            if isinstance(f.default, bool):
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif isinstance(f.default, int):
+                try:
+                    values[f.name] = int(raw)
+                except ValueError:
+                    raise ValueError(f"ACCORD_{f.name.upper()} must be a whole number, not {raw!r}") from None
+            else:
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(environment variable, default, help) for every setting."""
+    return [("ACCORD_" + f.name.upper(), repr(f.default), f.metadata["help"]) for f in fields(Settings)]

@@ -1,0 +1,480 @@
+"""The versioned JSON API (/api/v1). Thin: parse the request, call the `Accord` façade, shape JSON.
+
+Every route declares its access kind in `openapi_extra["x-access"]`:
+- "policy": reads or writes intelligence through the policy (an authenticated viewer, or an
+  anonymous one only where the operator enabled the public feed);
+- "members": membership administration, authorised in `accord.members.service`;
+- "public": needs no authentication (a short list the route meta-test pins down).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from accord import __version__
+from accord.app import Accord
+from accord.errors import InvalidInput, TooLarge, Unauthenticated
+from accord.intel.bundle_stream import iter_bundle
+from accord.intel.query import ListFilter
+from accord.intel.timestamps import parse_micros
+from accord.intel.tlp import TLP
+from accord.members.auth import authenticate_password, viewer_for
+from accord.members.model import Permission, Viewer
+from accord.web import problems
+from accord.web.auth import ACCESS_KEY, authenticate, client_address
+
+POLICY = {ACCESS_KEY: "policy"}
+MEMBERS = {ACCESS_KEY: "members"}
+PUBLIC = {ACCESS_KEY: "public"}
+
+
+class JSONBytes(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def _app(request: Request) -> Accord:
+    return request.app.state.accord  # type: ignore[no-any-return]
+
+
+def current_viewer(request: Request) -> Viewer:
+    """Authenticated viewer; anonymous only passes if the operator enabled the public feed."""
+    app = _app(request)
+    viewer = authenticate(app, request)
+    if viewer.anonymous and not app.settings.public_feed:
+        raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
+    return viewer
+
+
+def member_viewer(request: Request) -> Viewer:
+    viewer = authenticate(_app(request), request)
+    if viewer.anonymous:
+        raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
+    return viewer
+
+
+ViewerDep = Annotated[Viewer, Depends(current_viewer)]
+MemberDep = Annotated[Viewer, Depends(member_viewer)]
+AppDep = Annotated[Accord, Depends(_app)]
+
+
+def _need(viewer: Viewer, permission: Permission) -> None:
+    from accord.errors import Forbidden
+
+    if not viewer.can(permission):
+        raise Forbidden(f"this needs the {permission.value} permission")
+
+
+def _timestamp(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_micros(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{name} is not a STIX timestamp: {exc}", field=name) from None
+
+
+def _tlp_list(values: list[str]) -> list[str]:
+    out = []
+    for v in values:
+        if v.lower() == "none":
+            out.append("none")
+            continue
+        try:
+            out.append(TLP.parse(v).value)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="tlp") from None
+    return out
+
+
+def list_filter(
+    app: AppDep,
+    type: Annotated[list[str], Query(description="STIX type; repeat for several")] = [],  # noqa: B006
+    added_after: str | None = None,
+    modified_from: str | None = None,
+    modified_to: str | None = None,
+    tlp: Annotated[list[str], Query()] = [],  # noqa: B006
+    producer: str | None = None,
+    value: str | None = None,
+    revoked: bool = True,
+) -> ListFilter:
+    producer_id = None
+    if producer is not None:
+        with app.db.read() as conn:
+            producer_id = app.members.org_id(conn, producer)
+    for t in type:
+        if not (1 <= len(t) <= 250) or not all(c.isalnum() or c == "-" for c in t):
+            raise InvalidInput(f"not a STIX type: {t!r}", field="type")
+    return ListFilter(
+        types=type,
+        added_after_us=_timestamp(added_after, "added_after"),
+        modified_from_us=_timestamp(modified_from, "modified_from"),
+        modified_to_us=_timestamp(modified_to, "modified_to"),
+        tlp=_tlp_list(tlp),
+        producer_org_id=producer_id,
+        value=value,
+        include_revoked=revoked,
+    )
+
+
+FilterDep = Annotated[ListFilter, Depends(list_filter)]
+
+intel = APIRouter(prefix="/api/v1", tags=["intelligence"])
+admin = APIRouter(prefix="/api/v1", tags=["members"])
+public = APIRouter(prefix="/api/v1", tags=["public"])
+
+
+# --- public ------------------------------------------------------------------------------------------
+
+
+@public.get("/health", openapi_extra=PUBLIC)
+def health(app: AppDep) -> dict[str, Any]:
+    return {"status": "ok", "version": __version__, "schema": app.db.revision()}
+
+
+class LoginBody(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1000)
+    org: str | None = Field(default=None, description="organisation to act for (default: the first)")
+
+
+@public.post("/login", openapi_extra=PUBLIC)
+def login(body: LoginBody, request: Request, app: AppDep) -> dict[str, Any]:
+    """Exchange e-mail and password for a 12-hour token (rate-limited like every log-in)."""
+    address = client_address(request)
+    keys = [f"addr:{address}", f"account:{body.email.strip().lower()}"]
+    with app.db.read() as conn:
+        app.limiter.check(conn, keys)
+        user_id = authenticate_password(conn, body.email, body.password)
+    if user_id is None:
+        with app.db.write() as conn:
+            app.limiter.record(conn, keys)
+        raise Unauthenticated("the e-mail or password was not accepted")
+    with app.db.write() as conn:
+        org_id = app.members.org_id(conn, body.org) if body.org else None
+        viewer = replace(viewer_for(conn, user_id, org_id), source=address)
+        if viewer.org_id is None:
+            raise InvalidInput("this account belongs to no organisation", field="org")
+        token = app.members.create_token(conn, viewer, user_id, viewer.org_id, label="login", expires_days=0.5)
+    return {"token": token.token, "org_id": viewer.org_id, "expires_in": 12 * 3600}
+
+
+# --- intelligence ------------------------------------------------------------------------------------
+
+
+@intel.get("/me", openapi_extra=POLICY)
+def me(viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    with app.db.read() as conn:
+        memberships = app.members.memberships(conn, viewer.user_id) if viewer.user_id else []
+    return {
+        "email": viewer.email,
+        "org_id": viewer.org_id,
+        "role": viewer.role,
+        "platform_admin": viewer.platform_admin,
+        "permissions": sorted(p.value for p in viewer.permissions),
+        "memberships": memberships,
+    }
+
+
+@intel.get("/objects", openapi_extra=POLICY, response_class=JSONBytes)
+def list_objects(
+    viewer: ViewerDep, app: AppDep, f: FilterDep, limit: int | None = None, cursor: str | None = None
+) -> Any:
+    items, next_cursor = app.list_objects(viewer, f, limit, cursor)
+    return JSONBytes({"items": items, "next": next_cursor})
+
+
+@intel.get("/objects/count", openapi_extra=POLICY)
+def count_objects(viewer: ViewerDep, app: AppDep, f: FilterDep) -> dict[str, int]:
+    return {"count": app.count(viewer, f)}
+
+
+@intel.get("/stats", openapi_extra=POLICY)
+def stats(viewer: ViewerDep, app: AppDep) -> dict[str, Any]:
+    return app.stats(viewer)
+
+
+async def _read_body(request: Request, limit: int) -> tempfile.SpooledTemporaryFile[bytes]:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the request body is larger than {limit} bytes")
+    spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            spool.close()
+            raise TooLarge(f"the request body is larger than {limit} bytes")
+        spool.write(chunk)
+    if size == 0:
+        spool.close()
+        raise InvalidInput("the request body is empty; send a STIX bundle or object")
+    spool.seek(0)
+    return spool
+
+
+@intel.post("/objects", openapi_extra=POLICY, status_code=201)
+async def submit_objects(
+    request: Request,
+    viewer: ViewerDep,
+    app: AppDep,
+    tlp: Annotated[str | None, Query(description="TLP for objects that carry no TLP marking")] = None,
+    share_with: Annotated[list[str], Query(description="org:NAME, group:NAME or user:EMAIL")] = [],  # noqa: B006
+) -> dict[str, Any]:
+    """Submit a bundle, an array of objects or one object; all of it is stored, or none."""
+    from starlette.concurrency import run_in_threadpool
+
+    default_tlp = None
+    if tlp is not None:
+        try:
+            default_tlp = TLP.parse(tlp)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="tlp") from None
+    spool = await _read_body(request, app.settings.max_body_bytes)
+    try:
+        def work() -> dict[str, Any]:
+            _need(viewer, Permission.INTEL_WRITE)
+            share = app.resolve_share(viewer, share_with)
+            result = app.submit(viewer, iter_bundle(spool), default_tlp=default_tlp, share=share, what="api")
+            return result.as_dict()
+
+        return await run_in_threadpool(work)
+    finally:
+        spool.close()
+
+
+@intel.get("/objects/{stix_id}", openapi_extra=POLICY, response_class=JSONBytes)
+def get_object(
+    stix_id: str,
+    viewer: ViewerDep,
+    app: AppDep,
+    version: Annotated[str | None, Query(description="a modified timestamp, or 'all'")] = None,
+) -> Any:
+    if version == "all":
+        return JSONBytes({"items": app.versions(viewer, stix_id)})
+    return JSONBytes(app.get_object(viewer, stix_id, _timestamp(version, "version")))
+
+
+@intel.get("/objects/{stix_id}/versions", openapi_extra=POLICY)
+def object_versions(stix_id: str, viewer: ViewerDep, app: AppDep) -> dict[str, Any]:
+    items = app.versions(viewer, stix_id)
+    return {"versions": [i["object"].get("modified") for i in items]}
+
+
+class LookupBody(BaseModel):
+    values: list[Annotated[str, Field(max_length=2048)]] = Field(max_length=10000)
+
+
+@intel.post("/lookup", openapi_extra=POLICY, response_class=JSONBytes)
+def lookup(body: LookupBody, viewer: ViewerDep, app: AppDep) -> Any:
+    """Which of these values are known, and from whom (only what the caller may see)."""
+    return JSONBytes({"results": app.lookup(viewer, body.values)})
+
+
+@intel.get("/export", openapi_extra=POLICY)
+def export(
+    viewer: ViewerDep, app: AppDep, type: Annotated[list[str], Query()] = []  # noqa: B006
+) -> StreamingResponse:
+    """One STIX 2.1 bundle of every latest object the caller may see, with TLP markings."""
+    import uuid
+
+    def body() -> Iterator[bytes]:
+        yield b'{"type":"bundle","id":"bundle--' + str(uuid.uuid4()).encode() + b'","objects":['
+        first = True
+        for obj in app.export(viewer, type or None):
+            yield (b"" if first else b",") + orjson.dumps(obj)
+            first = False
+        yield b"]}"
+
+    return StreamingResponse(body(), media_type="application/stix+json;version=2.1")
+
+
+# --- members -----------------------------------------------------------------------------------------
+
+
+@admin.get("/orgs", openapi_extra=MEMBERS)
+def list_orgs(viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    with app.db.read() as conn:
+        return {"orgs": app.members.list_orgs(conn)}
+
+
+class OrgBody(BaseModel):
+    name: str = Field(max_length=200)
+    sector: str
+    country: str = Field(max_length=2)
+    pending: bool = False
+
+
+@admin.post("/orgs", openapi_extra=MEMBERS, status_code=201)
+def add_org(body: OrgBody, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    with app.db.write() as conn:
+        org_id = app.members.add_org(conn, viewer, body.name, body.sector, body.country, body.pending)
+        return app.members.get_org(conn, org_id)
+
+
+@admin.get("/orgs/{org_id}", openapi_extra=MEMBERS)
+def get_org(org_id: int, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    with app.db.read() as conn:
+        return app.members.get_org(conn, org_id)
+
+
+class OrgPatch(BaseModel):
+    vetted: bool
+
+
+@admin.patch("/orgs/{org_id}", openapi_extra=MEMBERS)
+def patch_org(org_id: int, body: OrgPatch, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    with app.db.write() as conn:
+        app.members.set_vetted(conn, viewer, org_id, body.vetted)
+        return app.members.get_org(conn, org_id)
+
+
+@admin.get("/users", openapi_extra=MEMBERS)
+def list_users(viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    with app.db.read() as conn:
+        return {"users": app.members.list_users(conn, viewer)}
+
+
+class UserBody(BaseModel):
+    email: str = Field(max_length=320)
+    org_id: int
+    role: str
+    name: str = Field(default="", max_length=200)
+    language: str = "en"
+    platform_admin: bool = False
+    password: str | None = Field(default=None, max_length=1000)
+
+
+@admin.post("/users", openapi_extra=MEMBERS, status_code=201)
+def add_user(body: UserBody, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    with app.db.write() as conn:
+        user_id = app.members.add_user(
+            conn, viewer, body.email, body.org_id, body.role, name=body.name, language=body.language,
+            platform_admin=body.platform_admin, password=body.password,
+        )
+    return {"id": user_id}
+
+
+class RoleBody(BaseModel):
+    org_id: int
+    role: str
+
+
+@admin.put("/users/{user_id}/role", openapi_extra=MEMBERS)
+def set_role(user_id: int, body: RoleBody, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    with app.db.write() as conn:
+        app.members.set_role(conn, viewer, user_id, body.org_id, body.role)
+    return {"id": user_id, "org_id": body.org_id, "role": body.role}
+
+
+class PasswordBody(BaseModel):
+    password: str = Field(max_length=1000)
+
+
+@admin.put("/users/{user_id}/password", openapi_extra=MEMBERS, status_code=204)
+def set_password(user_id: int, body: PasswordBody, viewer: MemberDep, app: AppDep) -> Response:
+    with app.db.write() as conn:
+        app.members.set_password(conn, viewer, user_id, body.password)
+    return Response(status_code=204)
+
+
+@admin.delete("/users/{user_id}/memberships/{org_id}", openapi_extra=MEMBERS, status_code=204)
+def remove_member(user_id: int, org_id: int, viewer: MemberDep, app: AppDep) -> Response:
+    with app.db.write() as conn:
+        app.members.remove_member(conn, viewer, user_id, org_id)
+    return Response(status_code=204)
+
+
+@admin.get("/groups", openapi_extra=MEMBERS)
+def list_groups(viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    with app.db.read() as conn:
+        return {"groups": app.members.list_groups(conn, viewer)}
+
+
+class GroupBody(BaseModel):
+    name: str = Field(max_length=200)
+    member_org_ids: list[int] = Field(default_factory=list, max_length=10000)
+
+
+@admin.post("/groups", openapi_extra=MEMBERS, status_code=201)
+def add_group(body: GroupBody, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    if viewer.org_id is None:
+        raise InvalidInput("a sharing group is owned by the organisation you act for; you act for none")
+    with app.db.write() as conn:
+        group_id = app.members.add_group(conn, viewer, body.name, viewer.org_id, body.member_org_ids)
+        return app.members.get_group(conn, viewer, group_id)
+
+
+@admin.get("/groups/{group_id}", openapi_extra=MEMBERS)
+def get_group(group_id: int, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    with app.db.read() as conn:
+        return app.members.get_group(conn, viewer, group_id)
+
+
+class GroupMembersBody(BaseModel):
+    member_org_ids: list[int] = Field(max_length=10000)
+
+
+@admin.put("/groups/{group_id}/members", openapi_extra=MEMBERS)
+def set_group_members(group_id: int, body: GroupMembersBody, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    with app.db.write() as conn:
+        app.members.set_group_members(conn, viewer, group_id, body.member_org_ids)
+        return app.members.get_group(conn, viewer, group_id)
+
+
+@admin.get("/tokens", openapi_extra=MEMBERS)
+def list_tokens(viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    with app.db.read() as conn:
+        return {"tokens": app.members.list_tokens(conn, viewer)}
+
+
+class TokenBody(BaseModel):
+    user_id: int | None = None
+    org_id: int | None = None
+    label: str = Field(default="", max_length=200)
+    scopes: str | None = None
+    expires_days: int | None = Field(default=None, ge=0, le=3650)
+
+
+@admin.post("/tokens", openapi_extra=MEMBERS, status_code=201)
+def create_token(body: TokenBody, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    """A new token; the secret is in this answer only."""
+    user_id = body.user_id if body.user_id is not None else viewer.user_id
+    if user_id is None:
+        raise InvalidInput("name the user the token is for", field="user_id")
+    days = body.expires_days if body.expires_days is not None else app.settings.token_default_days
+    with app.db.write() as conn:
+        new = app.members.create_token(
+            conn, viewer, user_id, body.org_id if body.org_id is not None else viewer.org_id,
+            label=body.label, scopes=body.scopes, expires_days=days,
+        )
+    return {"id": new.id, "token": new.token}
+
+
+@admin.delete("/tokens/{token_id}", openapi_extra=MEMBERS, status_code=204)
+def revoke_token(token_id: int, viewer: MemberDep, app: AppDep) -> Response:
+    with app.db.write() as conn:
+        app.members.revoke_token(conn, viewer, token_id)
+    return Response(status_code=204)
+
+
+def create_asgi(accord: Accord) -> FastAPI:
+    """The HTTP face of one `Accord` (no globals: tests build several side by side)."""
+    app = FastAPI(title="Accord", version=__version__, default_response_class=JSONBytes,
+                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
+    app.state.accord = accord
+    problems.install(app)
+    app.include_router(public)
+    app.include_router(intel)
+    app.include_router(admin)
+    return app
