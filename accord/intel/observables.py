@@ -443,7 +443,7 @@ def _infer(s: str) -> Observable:
     kind = _LEN_HASH.get(len(s))
     if kind is not None and _is_hex(s):
         return Observable(kind, s.lower())
-    if "." in s:
+    if "." in s or (not s.isascii() and "." in s.translate(_IDNA_DOTS)):
         try:
             return Observable("domain", _domain(s, need_tld=True))
         except _Bad as e:

@@ -364,14 +364,16 @@ class Members:
         expires_days: float | None = None,
     ) -> NewToken:
         """A new token for `user_id` acting for `org_id`; the secret is returned once, stored hashed."""
-        memberships = {m["org_id"]: m for m in self.memberships(conn, user_id)}
-        if not memberships:
-            raise InvalidInput("this user belongs to no organisation, so a token could act for none")
-        org_id = org_id if org_id is not None else min(memberships)
-        if org_id not in memberships:
-            raise InvalidInput(f"the user is not a member of organisation {org_id}", field="org")
-        is_self = actor.user_id == user_id and actor.org_id == org_id
+        is_self = actor.user_id == user_id
+        if org_id is None and not actor.operator and not is_self:
+            org_id = actor.org_id
+        # Authorise before looking anything up, so outsiders learn nothing about other orgs' users.
         if not (actor.operator or is_self or (actor.org_id == org_id and actor.can(Permission.MEMBERS_ADMIN))):
+            raise NotFound(f"no user {user_id} in organisation {org_id}")
+        memberships = {m["org_id"]: m for m in self.memberships(conn, user_id)}
+        if org_id is None and memberships:
+            org_id = min(memberships)
+        if org_id not in memberships:
             raise NotFound(f"no user {user_id} in organisation {org_id}")
         try:
             wanted = parse_scopes(scopes) if scopes else ALL_SCOPES

@@ -29,7 +29,7 @@ from accord.intel.tlp import TLP
 from accord.members.auth import authenticate_password, viewer_for
 from accord.members.model import Permission, Viewer
 from accord.web import problems
-from accord.web.auth import ACCESS_KEY, authenticate, client_address
+from accord.web.auth import ACCESS_KEY, Authenticate, client_address, request_viewer
 
 POLICY = {ACCESS_KEY: "policy"}
 MEMBERS = {ACCESS_KEY: "members"}
@@ -50,14 +50,14 @@ def _app(request: Request) -> Accord:
 def current_viewer(request: Request) -> Viewer:
     """Authenticated viewer; anonymous only passes if the operator enabled the public feed."""
     app = _app(request)
-    viewer = authenticate(app, request)
+    viewer = request_viewer(request)
     if viewer.anonymous and not app.settings.public_feed:
         raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
     return viewer
 
 
 def member_viewer(request: Request) -> Viewer:
-    viewer = authenticate(_app(request), request)
+    viewer = request_viewer(request)
     if viewer.anonymous:
         raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
     return viewer
@@ -477,4 +477,5 @@ def create_asgi(accord: Accord) -> FastAPI:
     app.include_router(public)
     app.include_router(intel)
     app.include_router(admin)
+    app.add_middleware(Authenticate, accord=accord)
     return app

@@ -13,11 +13,14 @@ import time
 from dataclasses import replace
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from accord.app import Accord
-from accord.errors import Unauthenticated
+from accord.errors import AccordError, Unauthenticated
 from accord.members.auth import authenticate_password, authenticate_token, touch_token, viewer_for
 from accord.members.model import ANONYMOUS, Viewer
+from accord.web.problems import problem
 
 ACCESS_KEY = "x-access"  # on every route: "policy", "members" or "public" (see tests/web/test_routes_meta.py)
 
@@ -78,3 +81,35 @@ def authenticate(app: Accord, request: Request) -> Viewer:
             with app.db.write() as conn:
                 touch_token(conn, creds[2])
     return replace(viewer, source=address)
+
+
+class Authenticate:
+    """ASGI middleware: every request that carries credentials is authenticated here, before routing.
+
+    So a wrong password counts against the limit (and a locked account gets 429) whatever the path
+    or HTTP method, even one the route does not allow; routes read the result from `request.state`.
+    """
+
+    def __init__(self, app: ASGIApp, accord: Accord) -> None:
+        self.app = app
+        self.accord = accord
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        try:
+            viewer = await run_in_threadpool(authenticate, self.accord, request)
+        except AccordError as exc:
+            response = problem(exc.status, exc.title, exc.detail)
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["viewer"] = viewer
+        await self.app(scope, receive, send)
+
+
+def request_viewer(request: Request) -> Viewer:
+    """The viewer the middleware established (anonymous when no credentials were sent)."""
+    viewer: Viewer = request.state.viewer
+    return viewer
