@@ -236,7 +236,9 @@ class _Stream:
             n = len(buf)
             p = end
             if p < n and buf[p] in space:
-                p = ws(buf, p).end()
+                p += 1  # one whitespace character (a newline) is the common case
+                if p < n and buf[p] in space:
+                    p = ws(buf, p).end()
             if p < n:
                 c = buf[p]
             else:
@@ -250,7 +252,9 @@ class _Stream:
             if c == ",":
                 p += 1
                 if p < n and buf[p] in space:
-                    p = ws(buf, p).end()
+                    p += 1
+                    if p < n and buf[p] in space:
+                        p = ws(buf, p).end()
                 if p >= n:
                     self.pos = p
                     if self.peek() == "":

@@ -135,6 +135,8 @@ class IntelStore:
                 values = extract_observables(checked)
             except InvalidInput as exc:
                 where = {**_where(checked, index), **exc.where}
+                if checked is not None and "field" not in where:
+                    where["field"] = "pattern" if checked.type == "indicator" else "value"
                 problems.append(Problem(exc.detail, where))
                 continue
             digest = content_hash(checked.obj)

@@ -471,7 +471,8 @@ def revoke_token(token_id: int, viewer: MemberDep, app: AppDep) -> Response:
 def create_asgi(accord: Accord) -> FastAPI:
     """The HTTP face of one `Accord` (no globals: tests build several side by side)."""
     app = FastAPI(title="Accord", version=__version__, default_response_class=JSONBytes,
-                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None)
+                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None,
+                  swagger_ui_oauth2_redirect_url=None)
     app.state.accord = accord
     problems.install(app)
     app.include_router(public)

@@ -27,7 +27,10 @@ MAPPED = bytes(10) + b"\xff\xff"
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 SHA1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
 SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-SHA512 = "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce" + "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"
+SHA512 = (
+    "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"
+    + "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e"
+)
 
 v4_ints = st.integers(0, 2**32 - 1)
 v6_ints = st.integers(0, 2**128 - 1)
@@ -78,7 +81,9 @@ def test_normalise_refangs_first() -> None:
 
 def test_ipv4_single_address_key_is_ipv4_mapped() -> None:
     o = normalise("192.0.2.7")
-    assert o == Observable("ipv4", "192.0.2.7", MAPPED + bytes([192, 0, 2, 7]), MAPPED + bytes([192, 0, 2, 7]))
+    assert o == Observable(
+        "ipv4", "192.0.2.7", MAPPED + bytes([192, 0, 2, 7]), MAPPED + bytes([192, 0, 2, 7])
+    )
     assert len(o.ip_lo or b"") == 16
 
 
@@ -380,7 +385,9 @@ def test_invalid_emails_are_refused(raw: str, reason: str) -> None:
 # --------------------------------------------------------------------------------------------- hashes
 
 
-@pytest.mark.parametrize(("value", "kind"), [(MD5, "md5"), (SHA1, "sha1"), (SHA256, "sha256"), (SHA512, "sha512")])
+@pytest.mark.parametrize(
+    ("value", "kind"), [(MD5, "md5"), (SHA1, "sha1"), (SHA256, "sha256"), (SHA512, "sha512")]
+)
 def test_hash_kind_is_inferred_from_length(value: str, kind: str) -> None:
     assert len(value) == HASH_LENGTHS[kind]
     assert normalise(value.upper()) == Observable(kind, value)
@@ -478,8 +485,12 @@ def test_from_sco_values() -> None:
     assert from_sco({"type": "ipv4-addr", "value": "10.1.2.3/8"}) == [normalise("10.0.0.0/8")]
     assert from_sco({"type": "ipv6-addr", "value": "2001:DB8::1"}) == [normalise("2001:db8::1")]
     assert from_sco({"type": "domain-name", "value": "Example.com"}) == [Observable("domain", "example.com")]
-    assert from_sco({"type": "url", "value": "HTTP://Example.com/A"}) == [Observable("url", "http://example.com/A")]
-    assert from_sco({"type": "email-addr", "value": "Bob@Example.com"}) == [Observable("email", "Bob@example.com")]
+    assert from_sco({"type": "url", "value": "HTTP://Example.com/A"}) == [
+        Observable("url", "http://example.com/A")
+    ]
+    assert from_sco({"type": "email-addr", "value": "Bob@Example.com"}) == [
+        Observable("email", "Bob@example.com")
+    ]
 
 
 def test_from_sco_kind_comes_from_the_type_not_inference() -> None:
