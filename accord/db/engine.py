@@ -11,6 +11,28 @@ from sqlalchemy.engine import make_url
 from accord.errors import InvalidInput
 
 
+def _no_nul(params: Any) -> None:
+    values = params.values() if isinstance(params, dict) else params
+    for value in values:
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInput("text may not contain NUL characters")
+        if isinstance(value, (list, tuple)):
+            _no_nul(value)
+
+
+def _refuse_nul(engine: Engine) -> None:
+    """PostgreSQL cannot store NUL in text; refuse it the same way on both engines, as bad input.
+
+    Single statements are checked here (they carry names, filters, ids from requests); bulk
+    `executemany` rows come only from the ingest path, whose values are validated JSON text.
+    """
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _check(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool) -> None:
+        if not executemany and parameters:
+            _no_nul(parameters)
+
+
 def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
@@ -45,7 +67,9 @@ def make_engine(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True)
+        engine = create_engine(parsed, pool_pre_ping=True)
+        _refuse_nul(engine)
+        return engine
     raise InvalidInput(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql+psycopg://…")
 
 

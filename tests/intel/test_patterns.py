@@ -232,11 +232,17 @@ ipv4s = st.builds("{}.{}.{}.{}".format, *[st.integers(0, 255)] * 4)
 cidrs = st.builds("{}/{}".format, ipv4s, st.integers(0, 32))
 ipv6s = st.integers(0, 2**128 - 1).map(lambda n: str(ipaddress.IPv6Address(n)))
 domains = st.from_regex(r"[a-zA-Z0-9_-]{1,10}(\.[a-zA-Z0-9_-]{1,10}){0,2}\.[a-zA-Z]{2,6}", fullmatch=True)
-# Free text inside URLs: exercises the string-literal lexing (quotes, backslashes, brackets, keywords).
-url_tails = st.lists(
-    st.sampled_from([*"abcXYZ019/?=&%[]()'\\\" .:-_~\u00e9\n\x00", "AND", "OR"]), max_size=12
-).map("".join)
+# Free text inside URLs: exercises the string-literal lexing (quotes, backslashes, brackets, keywords);
+# whitespace and control characters make the URL invalid, so those patterns are refused by both paths.
+URL_TAIL_PIECES = [*"abcXYZ019/?=&%[]()'\\\".:-_~\u00e9", "AND", "OR", "]OR[", "' OR '"]
+url_tails = st.lists(st.sampled_from([*URL_TAIL_PIECES, " ", "\n", "\x00"]), max_size=12).map("".join)
+clean_url_tails = (
+    st.lists(st.sampled_from(URL_TAIL_PIECES), max_size=12).map("".join).filter(lambda t: " " not in t)
+)
 urls = st.builds("{}://{}/{}".format, st.sampled_from(["http", "HTTPS", "ftp"]), domains, url_tails)
+clean_urls = st.builds(
+    "{}://{}/{}".format, st.sampled_from(["http", "HTTPS", "ftp"]), domains, clean_url_tails
+)
 emails = st.builds("{}@{}".format, st.from_regex(r"[a-zA-Z0-9.+_-]{1,10}", fullmatch=True), domains)
 
 
@@ -258,10 +264,17 @@ def literal(value: str) -> str:
 
 
 @st.composite
-def comparisons(draw: st.DrawFn) -> str:
-    ws = st.sampled_from(["", " ", " ", "  ", "\t", "\n", "\x0b"])  # \x0b: valid, but not fast
+def comparisons(draw: st.DrawFn, simple: bool) -> str:
+    """One comparison; `simple` ones are all forms the fast path must take on itself."""
+    if simple:
+        ws = st.sampled_from(["", " ", "  ", "\t", "\n", "\r\n"])
+        op = draw(st.sampled_from(["=", "=", "==", "ISSUBSET"]))
+    else:
+        ws = st.sampled_from(["", " ", " ", "  ", "\t", "\n", "\x0b"])  # \x0b: valid, but not fast
+        op = draw(st.sampled_from(["=", "=", "=", "==", "ISSUBSET", "!="]))
     choice = draw(st.sampled_from(["ipv4", "cidr", "ipv6", "domain", "url", "email", "email-from", "hash"]))
-    op = draw(st.sampled_from(["=", "=", "=", "==", "ISSUBSET", "!="]))
+    if simple and op == "ISSUBSET":
+        choice = draw(st.sampled_from(["ipv4", "cidr", "ipv6"]))
     if choice == "hash":
         kind = draw(st.sampled_from(sorted(HASH_PATHS)))
         path = draw(st.sampled_from(HASH_PATHS[kind]))
@@ -272,7 +285,7 @@ def comparisons(draw: st.DrawFn) -> str:
             "cidr": ("ipv4-addr:value", cidrs),
             "ipv6": ("ipv6-addr:value", ipv6s),
             "domain": ("domain-name:value", domains),
-            "url": ("url:value", urls),
+            "url": ("url:value", clean_urls if simple else urls),
             "email": ("email-addr:value", emails),
             "email-from": ("email-message:from_ref.value", emails),
         }[choice]
@@ -282,11 +295,11 @@ def comparisons(draw: st.DrawFn) -> str:
 
 
 @st.composite
-def patterns(draw: st.DrawFn) -> str:
+def patterns(draw: st.DrawFn, simple: bool = False) -> str:
     ws = st.sampled_from(["", " ", "\n"])
     observations = []
     for _ in range(draw(st.integers(1, 3))):
-        comps = draw(st.lists(comparisons(), min_size=1, max_size=3))
+        comps = draw(st.lists(comparisons(simple), min_size=1, max_size=3))
         joined = comps[0]
         for c in comps[1:]:
             joined += draw(ws) + draw(st.sampled_from(["AND", "OR"])) + draw(ws.map(lambda w: w or " ")) + c
@@ -295,6 +308,15 @@ def patterns(draw: st.DrawFn) -> str:
     for o in observations[1:]:
         pattern += draw(ws) + draw(st.sampled_from(["AND", "OR", "FOLLOWEDBY"])) + draw(ws) + o
     return draw(ws) + pattern + draw(ws)
+
+
+@grammar_settings
+@given(patterns(simple=True))
+def test_generated_simple_patterns_take_the_fast_path(pattern: str) -> None:
+    fast = _fast_path(pattern)
+    assert fast is not None
+    assert fast == _full_grammar(pattern)
+    assert fast  # every comparison in a simple pattern names an observable
 
 
 @grammar_settings
