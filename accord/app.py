@@ -21,7 +21,7 @@ from accord.intel.tlp import TLP
 from accord.members.auth import Limiter, viewer_for
 from accord.members.model import OPERATOR, Viewer
 from accord.members.service import Members
-from accord.policy import Policy, Share
+from accord.policy import NO_SHARE, Policy, Share
 from accord.settings import Settings
 
 
@@ -93,13 +93,15 @@ class Accord:
         objects: Iterable[Parsed],
         *,
         default_tlp: TLP | None = None,
-        share: Share = Share(),
+        share: Share = NO_SHARE,
         progress: Callable[[int], None] | None = None,
         what: str = "",
     ) -> SubmitResult:
         """Store a submission in one transaction, audited; on any problem nothing is stored."""
         with self.db.write() as conn:
-            result = self.store.submit(conn, viewer, objects, default_tlp=default_tlp, share=share, progress=progress)
+            result = self.store.submit(
+                conn, viewer, objects, default_tlp=default_tlp, share=share, progress=progress
+            )
             audit.record(
                 conn,
                 self.audit_key,
@@ -107,9 +109,15 @@ class Accord:
                 source=viewer.source,
                 action="intel.submit",
                 target=what or f"org:{viewer.org_id}",
-                detail={**result.as_dict(), "default_tlp": default_tlp.value if default_tlp else None,
-                        "share": {"orgs": sorted(share.org_ids), "groups": sorted(share.group_ids),
-                                  "users": sorted(share.user_ids)}},
+                detail={
+                    **result.as_dict(),
+                    "default_tlp": default_tlp.value if default_tlp else None,
+                    "share": {
+                        "orgs": sorted(share.org_ids),
+                        "groups": sorted(share.group_ids),
+                        "users": sorted(share.user_ids),
+                    },
+                },
             )
         return result
 

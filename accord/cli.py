@@ -47,7 +47,9 @@ def _accord(ctx: click.Context) -> Accord:
     obj = ctx.ensure_object(dict)
     if "accord" not in obj:
         try:
-            obj["accord"] = create_app(Settings.from_env(database_url=obj.get("database"), data_dir=obj.get("data_dir")))
+            obj["accord"] = create_app(
+                Settings.from_env(database_url=obj.get("database"), data_dir=obj.get("data_dir"))
+            )
         except (AccordError, ValueError) as exc:
             _fail(str(exc))
         ctx.call_on_close(obj["accord"].close)
@@ -58,7 +60,9 @@ def _accord(ctx: click.Context) -> Accord:
 
 
 @click.group()
-@click.option("--database", envvar="ACCORD_DATABASE_URL", help="Database URL (default: SQLite in the data dir).")
+@click.option(
+    "--database", envvar="ACCORD_DATABASE_URL", help="Database URL (default: SQLite in the data dir)."
+)
 @click.option("--data-dir", envvar="ACCORD_DATA_DIR", help="Directory for local state (default: ./data).")
 @click.version_option(package_name="accord")
 @click.pass_context
@@ -177,7 +181,13 @@ def user() -> None:
 @click.pass_context
 @friendly
 def user_add(
-    ctx: click.Context, email: str, org_name: str, role: str, name: str, language: str, platform_admin: bool,
+    ctx: click.Context,
+    email: str,
+    org_name: str,
+    role: str,
+    name: str,
+    language: str,
+    platform_admin: bool,
     password_stdin: bool,
 ) -> None:
     app = _accord(ctx)
@@ -185,7 +195,14 @@ def user_add(
     with app.db.write() as conn:
         org_id = app.members.org_id(conn, org_name)
         user_id = app.members.add_user(
-            conn, OPERATOR, email, org_id, role, name=name, language=language, platform_admin=platform_admin,
+            conn,
+            OPERATOR,
+            email,
+            org_id,
+            role,
+            name=name,
+            language=language,
+            platform_admin=platform_admin,
             password=password,
         )
     click.echo(f"user {user_id}: {email} ({role} in {org_name})")
@@ -199,8 +216,12 @@ def token() -> None:
 @token.command("create")
 @click.argument("email")
 @click.option("--org", "org_name", help="Organisation the token acts for (default: the user's first).")
-@click.option("--expires", type=int, help="Days until it expires (default: ACCORD_TOKEN_DEFAULT_DAYS; 0: never).")
-@click.option("--scopes", help="Comma-separated: intel:read,intel:write,members:admin (default: all of the role).")
+@click.option(
+    "--expires", type=int, help="Days until it expires (default: ACCORD_TOKEN_DEFAULT_DAYS; 0: never)."
+)
+@click.option(
+    "--scopes", help="Comma-separated: intel:read,intel:write,members:admin (default: all of the role)."
+)
 @click.option("--label", default="cli")
 @click.pass_context
 @friendly
@@ -213,7 +234,9 @@ def token_create(
     with app.db.write() as conn:
         user_id = app.members.user_id(conn, email)
         org_id = app.members.org_id(conn, org_name) if org_name else None
-        new = app.members.create_token(conn, OPERATOR, user_id, org_id, label=label, scopes=scopes, expires_days=days)
+        new = app.members.create_token(
+            conn, OPERATOR, user_id, org_id, label=label, scopes=scopes, expires_days=days
+        )
     click.echo(new.token)
 
 
@@ -277,7 +300,12 @@ class _Counting:
 @click.pass_context
 @friendly
 def import_(
-    ctx: click.Context, file: str, as_email: str, org_name: str | None, tlp: str | None, share_with: tuple[str, ...]
+    ctx: click.Context,
+    file: str,
+    as_email: str,
+    org_name: str | None,
+    tlp: str | None,
+    share_with: tuple[str, ...],
 ) -> None:
     """Import a STIX 2.1 bundle (all of it, or nothing)."""
     from accord.intel.bundle_stream import iter_bundle
@@ -294,8 +322,13 @@ def import_(
         total = os.path.getsize(file)
     try:
         progress = _progress_factory(f"importing {os.path.basename(file)}", total)
-        result = app.submit(viewer, iter_bundle(_Counting(source, progress)), default_tlp=default_tlp, share=share,
-                            what=f"file:{os.path.basename(file)}")
+        result = app.submit(
+            viewer,
+            iter_bundle(_Counting(source, progress)),
+            default_tlp=default_tlp,
+            share=share,
+            what=f"file:{os.path.basename(file)}",
+        )
     finally:
         if source is not sys.stdin.buffer:
             source.close()

@@ -342,15 +342,19 @@ class _Generator:
 
     # --- values -------------------------------------------------------------------------------
 
-    def _fresh(self, make: Callable[[], str]) -> str:
-        for _ in range(50):
-            value = make()
-            if value not in self.used:
-                self.used.add(value)
-                return value
-        value = f"{make()}-{self.rng.getrandbits(32):08x}"  # not reached with the pools above
-        self.used.add(value)
-        return value
+    def _fresh(self, make: Callable[[], str], widen: Callable[[str], str] | None = None) -> str:
+        """A value from `make` not used before; when collisions persist, `widen` varies one."""
+        while True:
+            for _ in range(50):
+                value = make()
+                if value not in self.used:
+                    self.used.add(value)
+                    return value
+            if widen is not None:
+                value = widen(value)
+                if value not in self.used:
+                    self.used.add(value)
+                    return value
 
     def _ipv6(self, theatre: str) -> str:
         t = list(THEATRE_BY_KEY).index(theatre)
@@ -366,12 +370,12 @@ class _Generator:
             if form == 0:
                 return f"{a}-{b}.example"
             if form == 1:
-                return f"{a}{b}{self.rng.randint(2, 99)}.test"
+                return f"{a}{b}{self.rng.randint(2, 999)}.test"
             if form == 2:
                 return f"{a}.{b}-{c}.example"
             return f"{a}-{b}.example.com"
 
-        return self._fresh(make)
+        return self._fresh(make, lambda d: f"{self.rng.choice(th.words)}{self.rng.getrandbits(24):06x}.{d}")
 
     def _url(self, th: _Theatre, host: str) -> str:
         path = self.rng.choice(th.paths).format(
@@ -394,15 +398,14 @@ class _Generator:
         elif kind == "ipv6":
             value = self._ipv6(th.key)
         elif kind == "cidr":
-            if self.rng.random() < 0.7:
-                def make_cidr() -> str:
-                    plen = self.rng.choice((27, 28, 29))
-                    host = self.rng.randrange(256) & (0xFF << (32 - plen)) & 0xFF
-                    return f"{self.rng.choice(_NETS)}.{host}/{plen}"
+            def make_cidr() -> str:  # IPv4 /27-/29s run out after ~170; IPv6 /48s do not
+                if self.rng.random() < 0.3:
+                    return f"2001:db8:{self.rng.randrange(0x10000):x}::/48"
+                plen = self.rng.choice((27, 28, 29))
+                host = self.rng.randrange(256) & (0xFF << (32 - plen)) & 0xFF
+                return f"{self.rng.choice(_NETS)}.{host}/{plen}"
 
-                value = self._fresh(make_cidr)
-            else:
-                value = self._fresh(lambda: f"2001:db8:{self.rng.randrange(0x10000):x}::/48")
+            value = self._fresh(make_cidr)
         elif kind == "domain":
             value = self._domain(th)
         elif kind == "url":
@@ -472,7 +475,8 @@ class _Generator:
         what = _WHAT[lang]
         if kind == "combo":
             domain, ip = self.value(th, "domain", org), self.value(th, "ipv4", org)
-            pattern = f"[domain-name:value = '{domain}'] OR [ipv4-addr:value = '{ip}']"
+            addr = "ipv6-addr" if ":" in ip else "ipv4-addr"  # IPv6 once the IPv4 documentation ranges run out
+            pattern = f"[domain-name:value = '{domain}'] OR [{addr}:value = '{ip}']"
             name = f"{what['combo']}: {domain} / {ip}"
         else:
             value = value or self.value(th, kind, org)

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, not_, or_, select, union_all
 from sqlalchemy.sql import Subquery
 
+from accord.db import new_id
 from accord.db.schema import audience, audience_group, audience_org, audience_user, group_member, stix_object
 from accord.errors import NotFound
 from accord.intel.tlp import TLP
@@ -47,6 +48,9 @@ class Share:
     user_ids: frozenset[int] = frozenset()
 
 
+NO_SHARE = Share()
+
+
 def audience_spec(
     tlp: TLP | None, producer_org_id: int, submitter_user_id: int, share: Share
 ) -> tuple[str, str, frozenset[int], frozenset[int], frozenset[int]]:
@@ -57,7 +61,13 @@ def audience_spec(
         return "community", COMMUNITY_KEY, frozenset(), frozenset(), frozenset()
     if tlp is TLP.RED:
         users = share.user_ids | {submitter_user_id}
-        return "users", "users:" + ",".join(map(str, sorted(users))), frozenset(), frozenset(), frozenset(users)
+        return (
+            "users",
+            "users:" + ",".join(map(str, sorted(users))),
+            frozenset(),
+            frozenset(),
+            frozenset(users),
+        )
     if tlp is None:  # no TLP: AMBER+STRICT for the producer organisation alone
         orgs, groups = frozenset({producer_org_id}), frozenset[int]()
     else:
@@ -74,13 +84,17 @@ def ensure_audience(
     found = conn.execute(select(audience.c.id).where(audience.c.key == key)).scalar()
     if found is not None:
         return int(found)
-    audience_id = int(conn.execute(audience.insert().values(kind=kind, key=key)).inserted_primary_key[0])
+    audience_id = new_id(conn.execute(audience.insert().values(kind=kind, key=key)))
     if orgs:
         conn.execute(audience_org.insert(), [{"audience_id": audience_id, "org_id": o} for o in sorted(orgs)])
     if groups:
-        conn.execute(audience_group.insert(), [{"audience_id": audience_id, "group_id": g} for g in sorted(groups)])
+        conn.execute(
+            audience_group.insert(), [{"audience_id": audience_id, "group_id": g} for g in sorted(groups)]
+        )
     if users:
-        conn.execute(audience_user.insert(), [{"audience_id": audience_id, "user_id": u} for u in sorted(users)])
+        conn.execute(
+            audience_user.insert(), [{"audience_id": audience_id, "user_id": u} for u in sorted(users)]
+        )
     return audience_id
 
 
@@ -235,7 +249,8 @@ def redact(obj: dict[str, Any], hidden: set[str]) -> dict[str, Any]:
             return [clean(item) for item in value]
         return value
 
-    return clean(obj)  # type: ignore[no-any-return]
+    cleaned: dict[str, Any] = clean(obj)
+    return cleaned
 
 
 @dataclass(frozen=True)
@@ -257,8 +272,16 @@ def explain(conn: Connection, policy: Policy, viewer: Viewer, stix_id: str) -> l
     from accord.db.schema import org as org_table
 
     rows = conn.execute(
-        select(stix_object.c.pk, stix_object.c.modified_us, stix_object.c.producer_org_id, stix_object.c.tlp,
-               stix_object.c.source_ref, stix_object.c.target_ref, audience.c.kind, audience.c.id.label("aid"))
+        select(
+            stix_object.c.pk,
+            stix_object.c.modified_us,
+            stix_object.c.producer_org_id,
+            stix_object.c.tlp,
+            stix_object.c.source_ref,
+            stix_object.c.target_ref,
+            audience.c.kind,
+            audience.c.id.label("aid"),
+        )
         .join(audience, audience.c.id == stix_object.c.audience_id)
         .where(stix_object.c.stix_id == stix_id)
         .order_by(stix_object.c.modified_us, stix_object.c.pk)
@@ -266,7 +289,9 @@ def explain(conn: Connection, policy: Policy, viewer: Viewer, stix_id: str) -> l
     if not rows:
         raise NotFound(f"no object {stix_id} is stored on this node")
     visible_pks = set(
-        conn.execute(select(stix_object.c.pk).where(stix_object.c.stix_id == stix_id, policy.visible(viewer))).scalars()
+        conn.execute(
+            select(stix_object.c.pk).where(stix_object.c.stix_id == stix_id, policy.visible(viewer))
+        ).scalars()
     )
     in_audience = set(conn.execute(policy.audiences(viewer)).scalars())
     decisions = []
@@ -275,8 +300,10 @@ def explain(conn: Connection, policy: Policy, viewer: Viewer, stix_id: str) -> l
         if viewer.operator:
             rule = "the operator manages the node but reads no intelligence through the application"
         elif viewer.anonymous:
-            rule = ("anonymous readers see TLP:CLEAR only, and only with the public feed enabled"
-                    f"; this version is TLP:{level}")
+            rule = (
+                "anonymous readers see TLP:CLEAR only, and only with the public feed enabled"
+                f"; this version is TLP:{level}"
+            )
         elif r.aid not in in_audience:
             rule = _why_not(conn, viewer, r.kind, r.aid, level, org_table)
         elif r.pk not in visible_pks:
@@ -292,16 +319,26 @@ def explain(conn: Connection, policy: Policy, viewer: Viewer, stix_id: str) -> l
     return decisions
 
 
-def _why_not(conn: Connection, viewer: Viewer, kind: str, audience_id: int, level: str, org_table: Any) -> str:
+def _why_not(
+    conn: Connection, viewer: Viewer, kind: str, audience_id: int, level: str, org_table: Any
+) -> str:
     if viewer.org_id is None:
         return "the viewer acts for no organisation, so only TLP:CLEAR is readable"
     if not viewer.org_vetted:
         return f"the viewer's organisation is pending vetting and reads only TLP:CLEAR; this is TLP:{level}"
     if kind == "users":
         return "TLP:RED: only the submitting user and named recipients may read it; the viewer is neither"
-    named = conn.execute(
-        select(org_table.c.name).join(audience_org, audience_org.c.org_id == org_table.c.id)
-        .where(audience_org.c.audience_id == audience_id).order_by(org_table.c.name)
-    ).scalars().all()
-    return (f"TLP:{level}: readable by {', '.join(named) or 'nobody named'} and named groups' members; "
-            "the viewer's organisation is not among them")
+    named = (
+        conn.execute(
+            select(org_table.c.name)
+            .join(audience_org, audience_org.c.org_id == org_table.c.id)
+            .where(audience_org.c.audience_id == audience_id)
+            .order_by(org_table.c.name)
+        )
+        .scalars()
+        .all()
+    )
+    return (
+        f"TLP:{level}: readable by {', '.join(named) or 'nobody named'} and named groups' members; "
+        "the viewer's organisation is not among them"
+    )

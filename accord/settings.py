@@ -29,7 +29,9 @@ class Settings:
     token_default_days: int = _setting(90, "Lifetime of a new API token in days unless asked (0: none).")
     page_size_default: int = _setting(100, "Objects per page when a list request names no limit.")
     page_size_max: int = _setting(10000, "Largest page a list request may ask for.")
-    audit_key: str = _setting("", "Audit-log MAC key in hex (default: <data_dir>/audit.key, made at first use).")
+    audit_key: str = _setting(
+        "", "Audit-log MAC key in hex (default: <data_dir>/audit.key, made at first use)."
+    )
 
     def __post_init__(self) -> None:
         if not self.database_url:

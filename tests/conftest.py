@@ -80,8 +80,14 @@ class Alliance:
             self.orgs[name] = self.app.members.add_org(conn, OPERATOR, name, sector, country, pending)
         return self.orgs[name]
 
-    def user(self, email: str, org: str, role: str = "analyst", password: str | None = None,
-             platform_admin: bool = False) -> int:
+    def user(
+        self,
+        email: str,
+        org: str,
+        role: str = "analyst",
+        password: str | None = None,
+        platform_admin: bool = False,
+    ) -> int:
         with self.app.db.write() as conn:
             self.users[email] = self.app.members.add_user(
                 conn, OPERATOR, email, self.orgs[org], role, password=password, platform_admin=platform_admin

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, insert, select, update
+from stix_factory import ip_indicator, parsed
 
 from accord import audit
 from accord.db.schema import audit_log
 from accord.intel.tlp import TLP
-from stix_factory import ip_indicator, parsed
 
 pytestmark = pytest.mark.store
 
@@ -70,9 +70,18 @@ def test_inserted_row_is_detected(logged: Any) -> None:
     with logged.db.write() as conn:
         last = conn.execute(select(audit_log).order_by(audit_log.c.id.desc()).limit(1)).one()
         # A forger without the key copies a real row's link and hash: still caught.
-        conn.execute(insert(audit_log).values(
-            at_us=last.at_us + 1, actor="user:mallory", source="x", action="org.add", target="org:evil",
-            detail="{}", prev_hash=last.hash, hash=last.hash))
+        conn.execute(
+            insert(audit_log).values(
+                at_us=last.at_us + 1,
+                actor="user:mallory",
+                source="x",
+                action="org.add",
+                target="org:evil",
+                detail="{}",
+                prev_hash=last.hash,
+                hash=last.hash,
+            )
+        )
     verdict = logged.verify_audit()
     assert not verdict.ok and verdict.broken_at == _ids(logged)[-1]
 
@@ -90,7 +99,11 @@ def test_rewritten_chain_without_the_key_is_detected(logged: Any) -> None:
             actor = "user:mallory" if r.id == rows[1].id else r.actor
             payload = orjson.dumps([r.at_us, actor, r.source, r.action, r.target, r.detail])
             new_hash = hashlib.sha256(prev + payload).digest()
-            conn.execute(update(audit_log).where(audit_log.c.id == r.id).values(actor=actor, prev_hash=prev, hash=new_hash))
+            conn.execute(
+                update(audit_log)
+                .where(audit_log.c.id == r.id)
+                .values(actor=actor, prev_hash=prev, hash=new_hash)
+            )
             prev = new_hash
     verdict = logged.verify_audit()
     assert not verdict.ok and verdict.broken_at == rows[0].id

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
+from stix_factory import bundle, ip_indicator, malware, relationship
 
 from accord.cli import main
 from accord.db.schema import audit_log
 from accord.intel.tlp import TLP
-from stix_factory import bundle, ip_indicator, malware, relationship
 
 pytestmark = pytest.mark.store
 
@@ -33,8 +33,17 @@ def cli(tmp_path: Path, database_url: str) -> Any:
     run("org", "add", "Policia Federal", "--sector", "law-enforcement", "--country", "BR")
     run("org", "add", "CERT Polska", "--sector", "csirt", "--country", "pl")
     run("org", "add", "Newcomer Bank", "--sector", "business", "--country", "KE", "--pending")
-    run("user", "add", "ana@pf.example", "--org", "Policia Federal", "--role", "analyst",
-        "--password-stdin", input="a long enough password\n")
+    run(
+        "user",
+        "add",
+        "ana@pf.example",
+        "--org",
+        "Policia Federal",
+        "--role",
+        "analyst",
+        "--password-stdin",
+        input="a long enough password\n",
+    )
     run("user", "add", "jan@cert.example", "--org", "CERT Polska", "--role", "analyst")
     run("user", "add", "kim@bank.example", "--org", "Newcomer Bank", "--role", "reader")
     run("group", "add", "LATAM fraud", "--owner", "Policia Federal", "--member", "CERT Polska")
@@ -58,9 +67,13 @@ def test_import_export_lookup_explain(cli: Any, tmp_path: Path) -> None:
     mal = malware("Grandoreiro", TLP.GREEN)
     rel = relationship(secret["id"], mal["id"], TLP.GREEN)
     path = write(tmp_path, "b.json", bundle([shared, secret, mal, rel]))
-    result = cli("import", path, "--as", "ana@pf.example", "--tlp", "amber", "--share-with", "group:LATAM fraud")
+    result = cli(
+        "import", path, "--as", "ana@pf.example", "--tlp", "amber", "--share-with", "group:LATAM fraud"
+    )
     assert json.loads(result.stdout)["stored"] == 4
-    again = cli("import", path, "--as", "ana@pf.example", "--tlp", "amber", "--share-with", "group:LATAM fraud")
+    again = cli(
+        "import", path, "--as", "ana@pf.example", "--tlp", "amber", "--share-with", "group:LATAM fraud"
+    )
     assert json.loads(again.stdout) == {"stored": 0, "unchanged": 4, "observables": 0, "by_type": {}}
 
     exported = json.loads(cli("export", "--as", "jan@cert.example").stdout)
@@ -68,7 +81,10 @@ def test_import_export_lookup_explain(cli: Any, tmp_path: Path) -> None:
     assert {shared["id"], mal["id"], rel["id"]} <= ids and secret["id"] not in ids
     rel_out = next(o for o in exported["objects"] if o["id"] == rel["id"])
     assert "source_ref" not in rel_out  # the RED end is hidden from jan
-    assert {o["name"] for o in exported["objects"] if o["type"] == "marking-definition"} == {"TLP:AMBER", "TLP:GREEN"}
+    assert {o["name"] for o in exported["objects"] if o["type"] == "marking-definition"} == {
+        "TLP:AMBER",
+        "TLP:GREEN",
+    }
     only = json.loads(cli("export", "--as", "jan@cert.example", "--type", "malware").stdout)
     assert [o["id"] for o in only["objects"] if o["type"] != "marking-definition"] == [mal["id"]]
 
@@ -99,7 +115,16 @@ def test_import_from_stdin(cli: Any) -> None:
         (("user", "add", "x@y.example", "--org", "Nowhere", "--role", "reader"), "no organisation"),
         (("token", "create", "ghost@nowhere.example"), "no user"),
         (("export", "--as", "ghost@nowhere.example"), "no user"),
-        (("policy", "explain", "--as", "jan@cert.example", "indicator--00000000-0000-4000-8000-000000000000"), "no object"),
+        (
+            (
+                "policy",
+                "explain",
+                "--as",
+                "jan@cert.example",
+                "indicator--00000000-0000-4000-8000-000000000000",
+            ),
+            "no object",
+        ),
     ],
 )
 def test_user_mistakes_are_one_line(cli: Any, args: tuple[str, ...], needle: str) -> None:

@@ -5,14 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, CursorResult, Engine, inspect
 
 from accord.db.engine import is_sqlite, make_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-__all__ = ["Database", "is_sqlite", "make_engine"]
+__all__ = ["Database", "is_sqlite", "make_engine", "new_id"]
+
+
+def new_id(result: CursorResult[object]) -> int:
+    """The primary key of the row an INSERT just made."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 class Database:
@@ -62,7 +70,7 @@ class Database:
         self.engine.dispose()
 
 
-def _alembic_config(db: Database):  # type: ignore[no-untyped-def]
+def _alembic_config(db: Database) -> Any:
     from alembic.config import Config
 
     cfg = Config()

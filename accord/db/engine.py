@@ -28,7 +28,9 @@ def _refuse_nul(engine: Engine) -> None:
     """
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _check(_conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool) -> None:
+    def _check(
+        _conn: Any, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool
+    ) -> None:
         if not executemany and parameters:
             _no_nul(parameters)
 

@@ -43,12 +43,12 @@ _scan_once: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: 
 
 _SPACE = frozenset(" \t\n\r")
 
+# The scanner stops a number before a "." or "e", "e-" it cannot complete ("12." decodes as 12), so a
+# value ending this close to the buffer's end is decoded again once more text is in.
+_NUMBER_TAIL = 2
+
 # An error this close to the end of the buffer may be the buffer's end, not the data's.
 _TAIL = 64
-
-
-class _NeedMore(Exception):
-    """Internal: the value at the position may continue past the buffer."""
 
 
 class _Stream:
@@ -132,15 +132,12 @@ class _Stream:
                 self.col_base = drop - buf.rfind("\n", 0, drop) - 1
             else:
                 self.col_base += drop
-            self.buf = buf[drop:]
             self.pos -= drop
             if self.keep is not None:
                 self.keep -= drop
         text = self._read_text(max(self.chunk, want))
-        if text:
-            self.buf += text
-            return True
-        return False
+        self.buf = self.buf[drop:] + text if drop else self.buf + text
+        return bool(text)
 
     # -- positions and errors ------------------------------------------------------------------
 
@@ -184,10 +181,10 @@ class _Stream:
             except RecursionError:
                 raise self.error("malformed JSON: nesting too deep", pos, index) from None
             else:
-                if end < len(buf) or self.eof:
+                if end < len(buf) - _NUMBER_TAIL or self.eof:
                     self.pos = end
                     return obj, pos, end
-                # A number (or anything) ending exactly at the buffer's end may continue.
+                # A number ending near the buffer's end may continue: "12" + "34", "12." + "5".
                 self.more(len(buf) - pos)
                 continue
             if self.eof or not (truncatable or at >= len(buf) - _TAIL):
@@ -196,13 +193,11 @@ class _Stream:
                 raise self.error(f"malformed JSON: {msg}", at, index)
             self.more(len(buf) - pos)
 
-    def expect(self, char: str, index: int | None = None, what: str | None = None) -> None:
+    def expect(self, char: str) -> None:
         c = self.peek()
         if c != char:
             found = "end of input" if c == "" else repr(c)
-            raise self.error(
-                f"malformed JSON: expecting {what or repr(char)}, found {found}", self.pos, index
-            )
+            raise self.error(f"malformed JSON: expecting {char!r}, found {found}", self.pos)
         self.pos += 1
 
     def elements(self) -> Iterator[tuple[int, dict[str, Any], str]]:
@@ -226,7 +221,7 @@ class _Stream:
                 obj, end = scan(buf, pos)
             except (StopIteration, ValueError, RecursionError):
                 end = -1
-            if end < 0 or (end >= len(buf) and not self.eof):
+            if end < 0 or (end >= len(buf) - _NUMBER_TAIL and not self.eof):
                 self.pos = pos
                 obj, pos, end = self.value(index)
                 buf = self.buf

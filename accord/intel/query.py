@@ -90,7 +90,7 @@ def list_rows(
                 and_(stix_object.c.date_added_us == added, stix_object.c.pk > pk),
             )
         )
-    rows = conn.execute(query.order_by(stix_object.c.date_added_us, stix_object.c.pk).limit(limit + 1)).all()
+    rows = list(conn.execute(query.order_by(stix_object.c.date_added_us, stix_object.c.pk).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1].date_added_us, rows[-1].pk) if more and rows else None

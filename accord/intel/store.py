@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from accord.db.schema import org, stix_object
 from accord.db.schema import observable as observable_table
+from accord.db.schema import org, stix_object
 from accord.errors import BatchRefused, Forbidden, InvalidInput, Problem
 from accord.intel import observables as obs
 from accord.intel.patterns import observables_of_pattern
@@ -25,7 +25,7 @@ from accord.intel.timestamps import now_micros
 from accord.intel.tlp import TLP
 from accord.intel.validate import Checked, check_object, content_hash
 from accord.members.model import Permission, Viewer
-from accord.policy import Policy, Share, ensure_audience
+from accord.policy import NO_SHARE, Policy, Share, ensure_audience
 
 MAX_PROBLEMS = 100
 BATCH = 5000
@@ -83,7 +83,7 @@ class IntelStore:
         objects: Iterable[Parsed],
         *,
         default_tlp: TLP | None = None,
-        share: Share = Share(),
+        share: Share = NO_SHARE,
         progress: Callable[[int], None] | None = None,
     ) -> SubmitResult:
         """Store every object of `objects` as produced by the viewer's organisation, or none.

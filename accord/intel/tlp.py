@@ -35,7 +35,9 @@ class TLP(StrEnum):
         try:
             return cls(key)
         except ValueError:
-            raise ValueError(f"unknown TLP level {text!r} (use clear, green, amber, amber+strict or red)") from None
+            raise ValueError(
+                f"unknown TLP level {text!r} (use clear, green, amber, amber+strict or red)"
+            ) from None
 
 
 _RANK = {TLP.CLEAR: 0, TLP.GREEN: 1, TLP.AMBER: 2, TLP.AMBER_STRICT: 3, TLP.RED: 4}

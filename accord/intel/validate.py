@@ -248,7 +248,8 @@ def _good_id(value: Any) -> bool:
         return False
     if value in _GOOD_IDS:
         return True
-    if _id_match(value) is None:
+    m = _id_match(value)
+    if m is None or not 3 <= m.end(1) <= 250:
         return False
     if len(_GOOD_IDS) >= _GOOD_IDS_MAX:
         _GOOD_IDS.clear()
@@ -396,31 +397,23 @@ def _checker_for(key: str) -> _Checker | None:
 # --- per-type rules ------------------------------------------------------------------------------
 
 
-def _need(obj: dict[str, Any], key: str, what: str) -> Any:
+# Kinds of required property: (test, description for the message).
+_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "str": (lambda v: type(v) is str, "a string"),
+    "bool": (lambda v: type(v) is bool, "true or false"),
+    "int": (lambda v: type(v) is int, "an integer"),
+    "dict": (lambda v: type(v) is dict, "an object"),
+    "list": (lambda v: type(v) is list and len(v) > 0, "a non-empty list"),
+}
+
+
+def _need(obj: dict[str, Any], key: str, what: str) -> None:
     value = obj.get(key)
     if value is None:
         raise _Bad(key, f"{key!r} is required for {obj['type']}")
-    ok = (
-        type(value) is str
-        if what == "str"
-        else type(value) is bool
-        if what == "bool"
-        else type(value) is int
-        if what == "int"
-        else type(value) is dict
-        if what == "dict"
-        else (type(value) is list and len(value) > 0)
-    )
-    if not ok:
-        kind = {
-            "str": "a string",
-            "bool": "true or false",
-            "int": "an integer",
-            "dict": "an object",
-            "list": "a non-empty list",
-        }[what]
-        raise _Bad(key, f"{key!r} must be {kind}, not {_show(value)}")
-    return value
+    test, description = _KINDS[what]
+    if not test(value):
+        raise _Bad(key, f"{key!r} must be {description}, not {_show(value)}")
 
 
 _NAME = (("name", "str"),)

@@ -23,7 +23,7 @@ from accord.intel.timestamps import now_micros
 from accord.members.model import ALL_SCOPES, Permission, Role, Viewer, parse_scopes
 
 _hasher = PasswordHasher()
-TOKEN_PREFIX = "acc_"
+TOKEN_PREFIX = "acc_"  # noqa: S105 - a format marker, not a secret
 
 
 def hash_password(password: str) -> str:
@@ -87,7 +87,9 @@ class Limiter:
         conn.execute(delete(auth_failure).where(auth_failure.c.at_us < now - self.window_us))
 
 
-def viewer_for(conn: Connection, user_id: int, org_id: int | None = None, scopes: frozenset[Permission] = ALL_SCOPES) -> Viewer:
+def viewer_for(
+    conn: Connection, user_id: int, org_id: int | None = None, scopes: frozenset[Permission] = ALL_SCOPES
+) -> Viewer:
     """The viewer for a user acting for `org_id` (default: the user's first organisation)."""
     u = conn.execute(select(user).where(user.c.id == user_id)).one()
     query = (
@@ -128,7 +130,9 @@ def authenticate_token(conn: Connection, token: str) -> Viewer | None:
     if row.revoked_us is not None or row.disabled or (row.expires_us is not None and row.expires_us <= now):
         return None
     member = conn.execute(
-        select(membership.c.role).where(membership.c.user_id == row.user_id, membership.c.org_id == row.org_id)
+        select(membership.c.role).where(
+            membership.c.user_id == row.user_id, membership.c.org_id == row.org_id
+        )
     ).first()
     if member is None:  # no longer a member of the organisation the token was made for
         return None
@@ -138,7 +142,9 @@ def authenticate_token(conn: Connection, token: str) -> Viewer | None:
 def touch_token(conn: Connection, token: str) -> None:
     parts = split_token(token)
     if parts:
-        conn.execute(update(api_token).where(api_token.c.prefix == parts[0]).values(last_used_us=now_micros()))
+        conn.execute(
+            update(api_token).where(api_token.c.prefix == parts[0]).values(last_used_us=now_micros())
+        )
 
 
 def authenticate_password(conn: Connection, email: str, password: str) -> int | None:

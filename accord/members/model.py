@@ -89,4 +89,6 @@ class Viewer:
 
 
 ANONYMOUS = Viewer(user_id=None, email="", org_id=None, org_vetted=False, role=None, scopes=frozenset())
-OPERATOR = Viewer(user_id=None, email="", org_id=None, org_vetted=False, role=None, operator=True, source="cli")
+OPERATOR = Viewer(
+    user_id=None, email="", org_id=None, org_vetted=False, role=None, operator=True, source="cli"
+)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from accord import audit
+from accord.db import new_id
 from accord.db.schema import api_token, group_member, membership, org, sharing_group, user
 from accord.errors import Conflict, Forbidden, InvalidInput, NotFound
 from accord.intel.timestamps import now_micros
@@ -67,7 +68,13 @@ class Members:
 
     def _audit(self, conn: Connection, actor: Viewer, action: str, target: str, **detail: Any) -> None:
         audit.record(
-            conn, self.audit_key, actor=actor.actor(), source=actor.source, action=action, target=target, detail=detail
+            conn,
+            self.audit_key,
+            actor=actor.actor(),
+            source=actor.source,
+            action=action,
+            target=target,
+            detail=detail,
         )
 
     @staticmethod
@@ -77,7 +84,9 @@ class Members:
 
     @staticmethod
     def _administers(actor: Viewer, org_id: int) -> bool:
-        return actor.can_administer_platform or (actor.org_id == org_id and actor.can(Permission.MEMBERS_ADMIN))
+        return actor.can_administer_platform or (
+            actor.org_id == org_id and actor.can(Permission.MEMBERS_ADMIN)
+        )
 
     def org_id(self, conn: Connection, name_or_id: str | int) -> int:
         query = select(org.c.id)
@@ -113,7 +122,9 @@ class Members:
 
     # --- organisations ----------------------------------------------------------------------------
 
-    def add_org(self, conn: Connection, actor: Viewer, name: str, sector: str, country: str, pending: bool = False) -> int:
+    def add_org(
+        self, conn: Connection, actor: Viewer, name: str, sector: str, country: str, pending: bool = False
+    ) -> int:
         self._require_platform(actor)
         name = name.strip()
         if not name or len(name) > 200:
@@ -126,10 +137,16 @@ class Members:
         cc = normalise_country(country)
         if conn.execute(select(org.c.id).where(org.c.name == name)).first():
             raise Conflict(f"an organisation named {name!r} exists already", field="name")
-        org_id = conn.execute(
-            insert(org).values(name=name, sector=sector_value, country=cc, vetted=not pending, created_us=now_micros())
-        ).inserted_primary_key[0]
-        self._audit(conn, actor, "org.add", f"org:{name}", sector=sector_value, country=cc, vetted=not pending)
+        org_id = new_id(
+            conn.execute(
+                insert(org).values(
+                    name=name, sector=sector_value, country=cc, vetted=not pending, created_us=now_micros()
+                )
+            )
+        )
+        self._audit(
+            conn, actor, "org.add", f"org:{name}", sector=sector_value, country=cc, vetted=not pending
+        )
         return int(org_id)
 
     def set_vetted(self, conn: Connection, actor: Viewer, org_id: int, vetted: bool) -> None:
@@ -171,7 +188,9 @@ class Members:
         email = normalise_email(email)
         role_value = _role(role)
         if language not in LANGUAGES:
-            raise InvalidInput(f"unsupported language {language!r} (one of {', '.join(LANGUAGES)})", field="language")
+            raise InvalidInput(
+                f"unsupported language {language!r} (one of {', '.join(LANGUAGES)})", field="language"
+            )
         self.get_org(conn, org_id)
         existing = conn.execute(select(user.c.id).where(user.c.email == email)).scalar()
         if existing is not None:
@@ -189,7 +208,7 @@ class Members:
                     pw_hash = hash_password(password)
                 except ValueError as exc:
                     raise InvalidInput(str(exc), field="password") from None
-            user_id = int(
+            user_id = new_id(
                 conn.execute(
                     insert(user).values(
                         email=email,
@@ -200,19 +219,33 @@ class Members:
                         disabled=False,
                         created_us=now_micros(),
                     )
-                ).inserted_primary_key[0]
+                )
             )
         conn.execute(insert(membership).values(user_id=user_id, org_id=org_id, role=role_value))
-        self._audit(conn, actor, "user.add", f"user:{email}", org_id=org_id, role=role_value, platform_admin=platform_admin)
+        self._audit(
+            conn,
+            actor,
+            "user.add",
+            f"user:{email}",
+            org_id=org_id,
+            role=role_value,
+            platform_admin=platform_admin,
+        )
         return user_id
 
     def _user_orgs(self, conn: Connection, user_id: int) -> list[int]:
-        return list(conn.execute(select(membership.c.org_id).where(membership.c.user_id == user_id)).scalars())
+        return list(
+            conn.execute(select(membership.c.org_id).where(membership.c.user_id == user_id)).scalars()
+        )
 
     def set_password(self, conn: Connection, actor: Viewer, user_id: int, password: str) -> None:
         orgs = self._user_orgs(conn, user_id)
         is_self = actor.user_id == user_id
-        if not (is_self or actor.can_administer_platform or (orgs and all(self._administers(actor, o) for o in orgs))):
+        if not (
+            is_self
+            or actor.can_administer_platform
+            or (orgs and all(self._administers(actor, o) for o in orgs))
+        ):
             # Hide users the actor has no business with; admins of one of their orgs learn only "no".
             if not any(self._administers(actor, o) for o in orgs):
                 raise NotFound(f"no user {user_id}")
@@ -240,7 +273,9 @@ class Members:
     def remove_member(self, conn: Connection, actor: Viewer, user_id: int, org_id: int) -> None:
         if not self._administers(actor, org_id):
             raise NotFound(f"no user {user_id} in organisation {org_id}")
-        done = conn.execute(delete(membership).where(membership.c.user_id == user_id, membership.c.org_id == org_id))
+        done = conn.execute(
+            delete(membership).where(membership.c.user_id == user_id, membership.c.org_id == org_id)
+        )
         if done.rowcount == 0:
             raise NotFound(f"no user {user_id} in organisation {org_id}")
         self._audit(conn, actor, "user.remove", f"user:{user_id}", org_id=org_id)
@@ -255,8 +290,16 @@ class Members:
     def list_users(self, conn: Connection, actor: Viewer) -> list[dict[str, Any]]:
         """Platform admins see everyone; others see the members of their acting organisation."""
         query = (
-            select(user.c.id, user.c.email, user.c.name, user.c.language, user.c.platform_admin, user.c.disabled,
-                   membership.c.org_id, membership.c.role)
+            select(
+                user.c.id,
+                user.c.email,
+                user.c.name,
+                user.c.language,
+                user.c.platform_admin,
+                user.c.disabled,
+                membership.c.org_id,
+                membership.c.role,
+            )
             .join(membership, membership.c.user_id == user.c.id)
             .order_by(user.c.email, membership.c.org_id)
         )
@@ -268,8 +311,15 @@ class Members:
         for r in conn.execute(query):
             entry = users.setdefault(
                 r.id,
-                {"id": r.id, "email": r.email, "name": r.name, "language": r.language,
-                 "platform_admin": r.platform_admin, "disabled": r.disabled, "memberships": []},
+                {
+                    "id": r.id,
+                    "email": r.email,
+                    "name": r.name,
+                    "language": r.language,
+                    "platform_admin": r.platform_admin,
+                    "disabled": r.disabled,
+                    "memberships": [],
+                },
             )
             entry["memberships"].append({"org_id": r.org_id, "role": r.role})
         return list(users.values())
@@ -287,10 +337,13 @@ class Members:
 
     def _may_edit_group(self, actor: Viewer, owner_org_id: int) -> bool:
         return actor.operator or (
-            actor.org_id == owner_org_id and (actor.can(Permission.MEMBERS_ADMIN) or actor.can(Permission.INTEL_WRITE))
+            actor.org_id == owner_org_id
+            and (actor.can(Permission.MEMBERS_ADMIN) or actor.can(Permission.INTEL_WRITE))
         )
 
-    def add_group(self, conn: Connection, actor: Viewer, name: str, owner_org_id: int, member_org_ids: list[int]) -> int:
+    def add_group(
+        self, conn: Connection, actor: Viewer, name: str, owner_org_id: int, member_org_ids: list[int]
+    ) -> int:
         if not self._may_edit_group(actor, owner_org_id):
             raise Forbidden("a sharing group is created by its owner organisation's admins and analysts")
         name = name.strip()
@@ -300,14 +353,24 @@ class Members:
             raise Conflict(f"a sharing group named {name!r} exists already", field="name")
         for o in member_org_ids:
             self.get_org(conn, o)
-        group_id = int(
+        group_id = new_id(
             conn.execute(
                 insert(sharing_group).values(name=name, owner_org_id=owner_org_id, created_us=now_micros())
-            ).inserted_primary_key[0]
+            )
         )
         if member_org_ids:
-            conn.execute(insert(group_member), [{"group_id": group_id, "org_id": o} for o in sorted(set(member_org_ids))])
-        self._audit(conn, actor, "group.add", f"group:{name}", owner_org_id=owner_org_id, members=sorted(set(member_org_ids)))
+            conn.execute(
+                insert(group_member),
+                [{"group_id": group_id, "org_id": o} for o in sorted(set(member_org_ids))],
+            )
+        self._audit(
+            conn,
+            actor,
+            "group.add",
+            f"group:{name}",
+            owner_org_id=owner_org_id,
+            members=sorted(set(member_org_ids)),
+        )
         return group_id
 
     def _visible_group(self, conn: Connection, actor: Viewer, group_id: int) -> Any:
@@ -318,13 +381,17 @@ class Members:
         if actor.operator or actor.can_administer_platform or row.owner_org_id == actor.org_id:
             return row
         member = conn.execute(
-            select(group_member).where(group_member.c.group_id == group_id, group_member.c.org_id == actor.org_id)
+            select(group_member).where(
+                group_member.c.group_id == group_id, group_member.c.org_id == actor.org_id
+            )
         ).first()
         if member is None:
             raise NotFound(f"no sharing group {group_id}")
         return row
 
-    def set_group_members(self, conn: Connection, actor: Viewer, group_id: int, member_org_ids: list[int]) -> None:
+    def set_group_members(
+        self, conn: Connection, actor: Viewer, group_id: int, member_org_ids: list[int]
+    ) -> None:
         row = self._visible_group(conn, actor, group_id)
         if not self._may_edit_group(actor, row.owner_org_id):
             raise Forbidden("only the owner organisation may edit this sharing group")
@@ -332,23 +399,32 @@ class Members:
             self.get_org(conn, o)
         conn.execute(delete(group_member).where(group_member.c.group_id == group_id))
         if member_org_ids:
-            conn.execute(insert(group_member), [{"group_id": group_id, "org_id": o} for o in sorted(set(member_org_ids))])
+            conn.execute(
+                insert(group_member),
+                [{"group_id": group_id, "org_id": o} for o in sorted(set(member_org_ids))],
+            )
         self._audit(conn, actor, "group.members", f"group:{row.name}", members=sorted(set(member_org_ids)))
 
     def get_group(self, conn: Connection, actor: Viewer, group_id: int) -> dict[str, Any]:
         row = self._visible_group(conn, actor, group_id)
-        members = sorted(conn.execute(select(group_member.c.org_id).where(group_member.c.group_id == group_id)).scalars())
+        members = sorted(
+            conn.execute(select(group_member.c.org_id).where(group_member.c.group_id == group_id)).scalars()
+        )
         return {"id": row.id, "name": row.name, "owner_org_id": row.owner_org_id, "member_org_ids": members}
 
     def list_groups(self, conn: Connection, actor: Viewer) -> list[dict[str, Any]]:
         query = select(sharing_group.c.id).order_by(sharing_group.c.name)
         if not (actor.operator or actor.can_administer_platform):
             mine = select(group_member.c.group_id).where(group_member.c.org_id == actor.org_id)
-            query = query.where(or_(sharing_group.c.owner_org_id == actor.org_id, sharing_group.c.id.in_(mine)))
+            query = query.where(
+                or_(sharing_group.c.owner_org_id == actor.org_id, sharing_group.c.id.in_(mine))
+            )
         return [self.get_group(conn, actor, gid) for gid in conn.execute(query).scalars()]
 
     def groups_of(self, conn: Connection, org_id: int) -> set[int]:
-        return set(conn.execute(select(group_member.c.group_id).where(group_member.c.org_id == org_id)).scalars())
+        return set(
+            conn.execute(select(group_member.c.group_id).where(group_member.c.org_id == org_id)).scalars()
+        )
 
     # --- tokens -----------------------------------------------------------------------------------
 
@@ -368,7 +444,9 @@ class Members:
         if org_id is None and not actor.operator and not is_self:
             org_id = actor.org_id
         # Authorise before looking anything up, so outsiders learn nothing about other orgs' users.
-        if not (actor.operator or is_self or (actor.org_id == org_id and actor.can(Permission.MEMBERS_ADMIN))):
+        if not (
+            actor.operator or is_self or (actor.org_id == org_id and actor.can(Permission.MEMBERS_ADMIN))
+        ):
             raise NotFound(f"no user {user_id} in organisation {org_id}")
         memberships = {m["org_id"]: m for m in self.memberships(conn, user_id)}
         if org_id is None and memberships:
@@ -386,7 +464,7 @@ class Members:
         now = now_micros()
         expires = now + int(expires_days * 86_400_000_000) if expires_days else None
         token, prefix, digest = new_token_secret()
-        token_id = int(
+        token_id = new_id(
             conn.execute(
                 insert(api_token).values(
                     prefix=prefix,
@@ -398,10 +476,18 @@ class Members:
                     created_us=now,
                     expires_us=expires,
                 )
-            ).inserted_primary_key[0]
+            )
         )
-        self._audit(conn, actor, "token.create", f"token:{prefix}", user_id=user_id, org_id=org_id,
-                    scopes=sorted(s.value for s in wanted), expires_us=expires)
+        self._audit(
+            conn,
+            actor,
+            "token.create",
+            f"token:{prefix}",
+            user_id=user_id,
+            org_id=org_id,
+            scopes=sorted(s.value for s in wanted),
+            expires_us=expires,
+        )
         return NewToken(token_id, token)
 
     def _token_scope(self, actor: Viewer) -> Any:
@@ -412,14 +498,27 @@ class Members:
         return api_token.c.user_id == actor.user_id
 
     def list_tokens(self, conn: Connection, actor: Viewer) -> list[dict[str, Any]]:
-        query = select(api_token, user.c.email).join(user, user.c.id == api_token.c.user_id).order_by(api_token.c.id)
+        query = (
+            select(api_token, user.c.email)
+            .join(user, user.c.id == api_token.c.user_id)
+            .order_by(api_token.c.id)
+        )
         scope = self._token_scope(actor)
         if scope is not None:
             query = query.where(scope)
         return [
-            {"id": r.id, "prefix": r.prefix, "user": r.email, "org_id": r.org_id, "label": r.label,
-             "scopes": r.scopes.split(",") if r.scopes else [], "created_us": r.created_us,
-             "expires_us": r.expires_us, "revoked_us": r.revoked_us, "last_used_us": r.last_used_us}
+            {
+                "id": r.id,
+                "prefix": r.prefix,
+                "user": r.email,
+                "org_id": r.org_id,
+                "label": r.label,
+                "scopes": r.scopes.split(",") if r.scopes else [],
+                "created_us": r.created_us,
+                "expires_us": r.expires_us,
+                "revoked_us": r.revoked_us,
+                "last_used_us": r.last_used_us,
+            }
             for r in conn.execute(query)
         ]
 
@@ -444,5 +543,11 @@ def _role(role: str) -> str:
 
 
 def _org_dict(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "sector": row.sector, "country": row.country,
-            "vetted": bool(row.vetted), "created_us": row.created_us}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "sector": row.sector,
+        "country": row.country,
+        "vetted": bool(row.vetted),
+        "created_us": row.created_us,
+    }

@@ -44,7 +44,8 @@ class JSONBytes(Response):
 
 
 def _app(request: Request) -> Accord:
-    return request.app.state.accord  # type: ignore[no-any-return]
+    accord: Accord = request.app.state.accord
+    return accord
 
 
 def current_viewer(request: Request) -> Viewer:
@@ -165,7 +166,9 @@ def login(body: LoginBody, request: Request, app: AppDep) -> dict[str, Any]:
         viewer = replace(viewer_for(conn, user_id, org_id), source=address)
         if viewer.org_id is None:
             raise InvalidInput("this account belongs to no organisation", field="org")
-        token = app.members.create_token(conn, viewer, user_id, viewer.org_id, label="login", expires_days=0.5)
+        token = app.members.create_token(
+            conn, viewer, user_id, viewer.org_id, label="login", expires_days=0.5
+        )
     return {"token": token.token, "org_id": viewer.org_id, "expires_in": 12 * 3600}
 
 
@@ -208,7 +211,7 @@ async def _read_body(request: Request, limit: int) -> tempfile.SpooledTemporaryF
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"the request body is larger than {limit} bytes")
-    spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=8 << 20)
+    spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - handed to the caller, who closes it
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -242,6 +245,7 @@ async def submit_objects(
             raise InvalidInput(str(exc), field="tlp") from None
     spool = await _read_body(request, app.settings.max_body_bytes)
     try:
+
         def work() -> dict[str, Any]:
             _need(viewer, Permission.INTEL_WRITE)
             share = app.resolve_share(viewer, share_with)
@@ -283,7 +287,9 @@ def lookup(body: LookupBody, viewer: ViewerDep, app: AppDep) -> Any:
 
 @intel.get("/export", openapi_extra=POLICY)
 def export(
-    viewer: ViewerDep, app: AppDep, type: Annotated[list[str], Query()] = []  # noqa: B006
+    viewer: ViewerDep,
+    app: AppDep,
+    type: Annotated[list[str], Query()] = [],  # noqa: B006
 ) -> StreamingResponse:
     """One STIX 2.1 bundle of every latest object the caller may see, with TLP markings."""
     import uuid
@@ -359,8 +365,15 @@ class UserBody(BaseModel):
 def add_user(body: UserBody, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
     with app.db.write() as conn:
         user_id = app.members.add_user(
-            conn, viewer, body.email, body.org_id, body.role, name=body.name, language=body.language,
-            platform_admin=body.platform_admin, password=body.password,
+            conn,
+            viewer,
+            body.email,
+            body.org_id,
+            body.role,
+            name=body.name,
+            language=body.language,
+            platform_admin=body.platform_admin,
+            password=body.password,
         )
     return {"id": user_id}
 
@@ -426,7 +439,9 @@ class GroupMembersBody(BaseModel):
 
 
 @admin.put("/groups/{group_id}/members", openapi_extra=MEMBERS)
-def set_group_members(group_id: int, body: GroupMembersBody, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+def set_group_members(
+    group_id: int, body: GroupMembersBody, viewer: MemberDep, app: AppDep
+) -> dict[str, Any]:
     with app.db.write() as conn:
         app.members.set_group_members(conn, viewer, group_id, body.member_org_ids)
         return app.members.get_group(conn, viewer, group_id)
@@ -455,8 +470,13 @@ def create_token(body: TokenBody, viewer: MemberDep, app: AppDep) -> dict[str, A
     days = body.expires_days if body.expires_days is not None else app.settings.token_default_days
     with app.db.write() as conn:
         new = app.members.create_token(
-            conn, viewer, user_id, body.org_id if body.org_id is not None else viewer.org_id,
-            label=body.label, scopes=body.scopes, expires_days=days,
+            conn,
+            viewer,
+            user_id,
+            body.org_id if body.org_id is not None else viewer.org_id,
+            label=body.label,
+            scopes=body.scopes,
+            expires_days=days,
         )
     return {"id": new.id, "token": new.token}
 
@@ -470,9 +490,15 @@ def revoke_token(token_id: int, viewer: MemberDep, app: AppDep) -> Response:
 
 def create_asgi(accord: Accord) -> FastAPI:
     """The HTTP face of one `Accord` (no globals: tests build several side by side)."""
-    app = FastAPI(title="Accord", version=__version__, default_response_class=JSONBytes,
-                  openapi_url="/api/v1/openapi.json", docs_url="/api/v1/docs", redoc_url=None,
-                  swagger_ui_oauth2_redirect_url=None)
+    app = FastAPI(
+        title="Accord",
+        version=__version__,
+        default_response_class=JSONBytes,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
+    )
     app.state.accord = accord
     problems.install(app)
     app.include_router(public)

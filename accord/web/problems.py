@@ -32,13 +32,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            {"detail": e.get("msg", "invalid"), "where": {"field": ".".join(str(p) for p in e.get("loc", ()))}}
-            for e in exc.errors()
-        ]
-        first = problems[0] if problems else {"detail": "invalid request", "where": {}}
-        return problem(422, "Invalid input", f"{first['detail']} ({first['where'].get('field', '')})",
-                       where=first["where"], problems=problems)
+        problems: list[dict[str, Any]] = []
+        for e in exc.errors():
+            field = ".".join(str(p) for p in e.get("loc", ()))
+            problems.append({"detail": e.get("msg", "invalid"), "where": {"field": field}})
+        first = problems[0] if problems else {"detail": "invalid request", "where": {"field": ""}}
+        where: dict[str, Any] = first["where"]
+        return problem(
+            422, "Invalid input", f"{first['detail']} ({where['field']})", where=where, problems=problems
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:

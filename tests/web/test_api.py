@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from stix_factory import bundle, indicator, ip_indicator, malware, relationship, report
 
 from accord.intel.tlp import EMIT_ID, TLP
 from accord.web.api import create_asgi
-from stix_factory import bundle, indicator, ip_indicator, malware, relationship, report
 
 pytestmark = pytest.mark.store
 
@@ -39,7 +39,10 @@ def auth(token: str) -> dict[str, str]:
 
 def post_bundle(world: dict[str, Any], who: str, objects: list[dict[str, Any]], **params: Any) -> Any:
     return world["client"].post(
-        "/api/v1/objects", content=json.dumps(bundle(objects)), params=params, headers=auth(world["tokens"][who])
+        "/api/v1/objects",
+        content=json.dumps(bundle(objects)),
+        params=params,
+        headers=auth(world["tokens"][who]),
     )
 
 
@@ -66,7 +69,9 @@ def test_submit_get_list_and_hidden_is_404(world: dict[str, Any]) -> None:
     assert [i["object"]["id"] for i in listed["items"]] == [green["id"]]
     assert client.get("/api/v1/objects/count", headers=auth(eve)).json() == {"count": 1}
     assert client.get("/api/v1/objects/count", headers=auth(jan)).json() == {"count": 2}
-    assert client.get("/api/v1/objects/count", headers=auth(world["tokens"]["ana@bank.example"])).json() == {"count": 3}
+    assert client.get("/api/v1/objects/count", headers=auth(world["tokens"]["ana@bank.example"])).json() == {
+        "count": 3
+    }
 
 
 def test_pending_org_sees_only_clear_and_may_not_submit(world: dict[str, Any]) -> None:
@@ -88,7 +93,9 @@ def test_versions_and_version_parameter(world: dict[str, Any]) -> None:
     assert post_bundle(world, "ana@bank.example", [v1]).status_code == 201
     assert post_bundle(world, "ana@bank.example", [v2]).status_code == 201
     jan = auth(world["tokens"]["jan@police.example"])
-    assert client.get(f"/api/v1/objects/{v1['id']}", headers=jan).json()["object"]["modified"] == v2["modified"]
+    assert (
+        client.get(f"/api/v1/objects/{v1['id']}", headers=jan).json()["object"]["modified"] == v2["modified"]
+    )
     old = client.get(f"/api/v1/objects/{v1['id']}", params={"version": v1["modified"]}, headers=jan).json()
     assert old["object"] == v1
     every = client.get(f"/api/v1/objects/{v1['id']}", params={"version": "all"}, headers=jan).json()["items"]
@@ -136,7 +143,10 @@ def test_filters(world: dict[str, Any]) -> None:
     assert ids(value="198.51.100[.]20") == [ind["id"]]
     assert ids(producer="Bank BR") == [ind["id"], mal["id"]]
     assert ids(added_after="2999-01-01T00:00:00Z") == []
-    assert ids(modified_from="2024-05-01T10:00:00Z", modified_to="2024-05-01T10:00:00Z") == [ind["id"], mal["id"]]
+    assert ids(modified_from="2024-05-01T10:00:00Z", modified_to="2024-05-01T10:00:00Z") == [
+        ind["id"],
+        mal["id"],
+    ]
 
 
 def test_lookup_many_values(world: dict[str, Any]) -> None:
@@ -146,16 +156,21 @@ def test_lookup_many_values(world: dict[str, Any]) -> None:
     secret = ip_indicator("10.20.30.40", TLP.RED)
     assert post_bundle(world, "ana@bank.example", [cidr, dom, secret]).status_code == 201
     values = ["10.20.30.40", "login.evil.example", "192.0.2.200"] + [f"192.0.2.{i}" for i in range(197)]
-    resp = client.post("/api/v1/lookup", json={"values": values}, headers=auth(world["tokens"]["jan@police.example"]))
+    resp = client.post(
+        "/api/v1/lookup", json={"values": values}, headers=auth(world["tokens"]["jan@police.example"])
+    )
     assert resp.status_code == 200
     results = {r["value"]: r for r in resp.json()["results"]}
     assert len(results) == 200
     assert [(m["id"], m["match"]) for m in results["10.20.30.40"]["matches"]] == [(cidr["id"], "cidr")]
-    assert [(m["id"], m["match"]) for m in results["login.evil.example"]["matches"]] == [(dom["id"], "parent-domain")]
+    assert [(m["id"], m["match"]) for m in results["login.evil.example"]["matches"]] == [
+        (dom["id"], "parent-domain")
+    ]
     assert results["192.0.2.200"]["matches"] == []
     assert secret["id"] not in resp.text
-    mine = client.post("/api/v1/lookup", json={"values": ["10.20.30.40"]},
-                       headers=auth(world["tokens"]["ana@bank.example"])).json()["results"][0]["matches"]
+    mine = client.post(
+        "/api/v1/lookup", json={"values": ["10.20.30.40"]}, headers=auth(world["tokens"]["ana@bank.example"])
+    ).json()["results"][0]["matches"]
     assert {m["id"] for m in mine} == {cidr["id"], secret["id"]}
 
 
@@ -181,8 +196,10 @@ def test_references_to_hidden_objects_are_removed(world: dict[str, Any]) -> None
 def test_export_is_a_bundle_with_tlp_markings(world: dict[str, Any]) -> None:
     client = world["client"]
     plain = ip_indicator("198.51.100.30")
-    legacy_white = dict(ip_indicator("198.51.100.31"),
-                        object_marking_refs=["marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"])
+    legacy_white = dict(
+        ip_indicator("198.51.100.31"),
+        object_marking_refs=["marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9"],
+    )
     resp = post_bundle(world, "ana@bank.example", [plain], tlp="green")
     assert resp.status_code == 201
     assert post_bundle(world, "ana@bank.example", [legacy_white]).status_code == 201
@@ -203,10 +220,15 @@ def test_authentication_forms(world: dict[str, Any]) -> None:
     assert client.get("/api/v1/me").status_code == 401
     assert client.get("/api/v1/me", headers=auth(token)).json()["email"] == "jan@police.example"
     basic = base64.b64encode(f"anyone:{token}".encode()).decode()
-    assert client.get("/api/v1/me", headers={"Authorization": f"Basic {basic}"}).json()["email"] == "jan@police.example"
+    assert (
+        client.get("/api/v1/me", headers={"Authorization": f"Basic {basic}"}).json()["email"]
+        == "jan@police.example"
+    )
     pw = base64.b64encode(b"ana@bank.example:correct horse battery").decode()
     assert client.get("/api/v1/me", headers={"Authorization": f"Basic {pw}"}).status_code == 200
-    login = client.post("/api/v1/login", json={"email": "ana@bank.example", "password": "correct horse battery"})
+    login = client.post(
+        "/api/v1/login", json={"email": "ana@bank.example", "password": "correct horse battery"}
+    )
     assert login.status_code == 200
     assert client.get("/api/v1/me", headers=auth(login.json()["token"])).json()["email"] == "ana@bank.example"
     assert client.get("/api/v1/me", headers=auth(token + "x")).status_code == 401
@@ -220,15 +242,21 @@ def test_failed_logins_are_limited_whatever_the_method(world: dict[str, Any], ma
     bad = base64.b64encode(b"ana@bank.example:wrong password!").decode()
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     for i in range(limit):
-        resp = client.request(methods[i % len(methods)], "/api/v1/objects", headers={"Authorization": f"Basic {bad}"})
+        resp = client.request(
+            methods[i % len(methods)], "/api/v1/objects", headers={"Authorization": f"Basic {bad}"}
+        )
         assert resp.status_code == 401
     # The account is now locked for this window, through any method and even with the right password.
     good = base64.b64encode(b"ana@bank.example:correct horse battery").decode()
     for method in methods:
         resp = client.request(method, "/api/v1/me", headers={"Authorization": f"Basic {good}"})
         assert resp.status_code == 429, method
-    assert client.post("/api/v1/login", json={"email": "ana@bank.example",
-                                              "password": "correct horse battery"}).status_code == 429
+    assert (
+        client.post(
+            "/api/v1/login", json={"email": "ana@bank.example", "password": "correct horse battery"}
+        ).status_code
+        == 429
+    )
 
 
 def test_token_scopes_expiry_and_revocation(world: dict[str, Any]) -> None:
@@ -236,19 +264,34 @@ def test_token_scopes_expiry_and_revocation(world: dict[str, Any]) -> None:
     alliance = world["alliance"]
     ro = alliance.token("ana@bank.example", scopes="intel:read")
     assert client.get("/api/v1/objects", headers=auth(ro)).status_code == 200
-    resp = client.post("/api/v1/objects", content=json.dumps(bundle([ip_indicator("192.0.2.9")])), headers=auth(ro))
+    resp = client.post(
+        "/api/v1/objects", content=json.dumps(bundle([ip_indicator("192.0.2.9")])), headers=auth(ro)
+    )
     assert resp.status_code == 403
-    created = client.post("/api/v1/tokens", json={"label": "ci", "expires_days": 1},
-                          headers=auth(world["tokens"]["ana@bank.example"]))
+    created = client.post(
+        "/api/v1/tokens",
+        json={"label": "ci", "expires_days": 1},
+        headers=auth(world["tokens"]["ana@bank.example"]),
+    )
     assert created.status_code == 201
     new = created.json()
     assert client.get("/api/v1/me", headers=auth(new["token"])).status_code == 200
     listed = client.get("/api/v1/tokens", headers=auth(world["tokens"]["ana@bank.example"])).json()["tokens"]
     assert all("token" not in t and "secret_hash" not in t for t in listed)
-    assert client.delete(f"/api/v1/tokens/{new['id']}", headers=auth(world["tokens"]["ana@bank.example"])).status_code == 204
+    assert (
+        client.delete(
+            f"/api/v1/tokens/{new['id']}", headers=auth(world["tokens"]["ana@bank.example"])
+        ).status_code
+        == 204
+    )
     assert client.get("/api/v1/me", headers=auth(new["token"])).status_code == 401
     # Another organisation's user cannot see or revoke it: 404.
-    assert client.delete(f"/api/v1/tokens/{new['id']}", headers=auth(world["tokens"]["jan@police.example"])).status_code == 404
+    assert (
+        client.delete(
+            f"/api/v1/tokens/{new['id']}", headers=auth(world["tokens"]["jan@police.example"])
+        ).status_code
+        == 404
+    )
 
 
 def test_org_admin_stays_inside_their_org(world: dict[str, Any]) -> None:
@@ -257,16 +300,37 @@ def test_org_admin_stays_inside_their_org(world: dict[str, Any]) -> None:
     boss = auth(world["tokens"]["boss@bank.example"])
     jan_id = alliance.users["jan@police.example"]
     ana_id = alliance.users["ana@bank.example"]
-    assert client.put(f"/api/v1/users/{jan_id}/password", json={"password": "0123456789abc"}, headers=boss).status_code == 404
+    assert (
+        client.put(
+            f"/api/v1/users/{jan_id}/password", json={"password": "0123456789abc"}, headers=boss
+        ).status_code
+        == 404
+    )
     assert client.post("/api/v1/tokens", json={"user_id": jan_id}, headers=boss).status_code == 404
-    assert client.put(f"/api/v1/users/{ana_id}/password", json={"password": "0123456789abc"}, headers=boss).status_code == 204
-    made = client.post("/api/v1/users", json={"email": "x@police.example", "org_id": alliance.orgs["Police PL"],
-                                              "role": "analyst"}, headers=boss)
+    assert (
+        client.put(
+            f"/api/v1/users/{ana_id}/password", json={"password": "0123456789abc"}, headers=boss
+        ).status_code
+        == 204
+    )
+    made = client.post(
+        "/api/v1/users",
+        json={"email": "x@police.example", "org_id": alliance.orgs["Police PL"], "role": "analyst"},
+        headers=boss,
+    )
     assert made.status_code == 403
-    made = client.post("/api/v1/users", json={"email": "new@bank.example", "org_id": alliance.orgs["Bank BR"],
-                                              "role": "reader"}, headers=boss)
+    made = client.post(
+        "/api/v1/users",
+        json={"email": "new@bank.example", "org_id": alliance.orgs["Bank BR"], "role": "reader"},
+        headers=boss,
+    )
     assert made.status_code == 201
-    assert client.post("/api/v1/orgs", json={"name": "X", "sector": "business", "country": "DE"}, headers=boss).status_code == 403
+    assert (
+        client.post(
+            "/api/v1/orgs", json={"name": "X", "sector": "business", "country": "DE"}, headers=boss
+        ).status_code
+        == 403
+    )
     users = client.get("/api/v1/users", headers=boss).json()["users"]
     assert {u["email"] for u in users} == {"ana@bank.example", "boss@bank.example", "new@bank.example"}
 
@@ -294,8 +358,13 @@ def test_sharing_group_edited_only_by_owner(world: dict[str, Any]) -> None:
     ana = auth(world["tokens"]["ana@bank.example"])  # owner's analyst
     assert client.get(f"/api/v1/groups/{gid}", headers=jan).status_code == 200
     assert client.get(f"/api/v1/groups/{gid}", headers=eve).status_code == 404
-    assert client.put(f"/api/v1/groups/{gid}/members", json={"member_org_ids": []}, headers=jan).status_code == 403
-    resp = client.put(f"/api/v1/groups/{gid}/members", json={"member_org_ids": [alliance.orgs["CERT FR"]]}, headers=ana)
+    assert (
+        client.put(f"/api/v1/groups/{gid}/members", json={"member_org_ids": []}, headers=jan).status_code
+        == 403
+    )
+    resp = client.put(
+        f"/api/v1/groups/{gid}/members", json={"member_org_ids": [alliance.orgs["CERT FR"]]}, headers=ana
+    )
     assert resp.status_code == 200
     assert resp.json()["member_org_ids"] == [alliance.orgs["CERT FR"]]
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from stix_factory import bundle, indicator, ip_indicator, malware
 
 from accord.db.schema import observable, stix_object
 from accord.intel.tlp import TLP
 from accord.web.api import create_asgi
-from stix_factory import bundle, indicator, ip_indicator, malware
 
 pytestmark = pytest.mark.store
 
@@ -22,16 +22,23 @@ pytestmark = pytest.mark.store
 def api(alliance: Any) -> dict[str, Any]:
     alliance.org("Bank", sector="business", country="BR")
     alliance.user("a@bank.example", "Bank")
-    alliance.app.settings = type(alliance.app.settings)(**{**alliance.app.settings.__dict__, "max_body_bytes": 200_000})
+    alliance.app.settings = type(alliance.app.settings)(
+        **{**alliance.app.settings.__dict__, "max_body_bytes": 200_000}
+    )
     client = TestClient(create_asgi(alliance.app), raise_server_exceptions=True)
-    return {"client": client, "headers": {"Authorization": f"Bearer {alliance.token('a@bank.example')}"},
-            "app": alliance.app}
+    return {
+        "client": client,
+        "headers": {"Authorization": f"Bearer {alliance.token('a@bank.example')}"},
+        "app": alliance.app,
+    }
 
 
 def stored(app: Any) -> tuple[int, int]:
     with app.db.read() as conn:
-        return (conn.execute(select(func.count()).select_from(stix_object)).scalar_one(),
-                conn.execute(select(func.count()).select_from(observable)).scalar_one())
+        return (
+            conn.execute(select(func.count()).select_from(stix_object)).scalar_one(),
+            conn.execute(select(func.count()).select_from(observable)).scalar_one(),
+        )
 
 
 def submit(api: dict[str, Any], body: str | bytes, **params: Any) -> Any:
@@ -49,17 +56,28 @@ BAD_OBJECTS: list[tuple[str, dict[str, Any], str]] = [
     ("wrong type for confidence", dict(GOOD, confidence="high"), "confidence"),
     ("invalid pattern", dict(GOOD, pattern="[ipv4-addr:value = '1.2.3.4'"), "pattern"),
     ("invalid value in pattern", dict(GOOD, pattern="[ipv4-addr:value = '999.1.1.1']"), "pattern"),
-    ("unknown TLP marking definition", {
-        "type": "marking-definition", "spec_version": "2.1", "id": "marking-definition--11111111-2222-4333-8444-555555555555",
-        "created": "2022-10-01T00:00:00.000Z", "definition_type": "tlp", "name": "TLP:ORANGE",
-        "definition": {"tlp": "orange"}}, "definition"),
+    (
+        "unknown TLP marking definition",
+        {
+            "type": "marking-definition",
+            "spec_version": "2.1",
+            "id": "marking-definition--11111111-2222-4333-8444-555555555555",
+            "created": "2022-10-01T00:00:00.000Z",
+            "definition_type": "tlp",
+            "name": "TLP:ORANGE",
+            "definition": {"tlp": "orange"},
+        },
+        "definition",
+    ),
     ("bad refs", dict(GOOD, object_marking_refs=["not-a-ref"]), "object_marking_refs"),
     ("spec_version 2.0 in a 2.1 object", dict(GOOD, spec_version="2.0"), "spec_version"),
 ]
 
 
 @pytest.mark.parametrize(("case", "bad", "field"), BAD_OBJECTS, ids=[c[0] for c in BAD_OBJECTS])
-def test_bad_object_refuses_the_whole_bundle(api: dict[str, Any], case: str, bad: dict[str, Any], field: str) -> None:
+def test_bad_object_refuses_the_whole_bundle(
+    api: dict[str, Any], case: str, bad: dict[str, Any], field: str
+) -> None:
     before = stored(api["app"])
     resp = submit(api, json.dumps(bundle([GOOD, ip_indicator("192.0.2.11"), bad])))
     assert resp.status_code == 422, (case, resp.text)
@@ -73,11 +91,17 @@ def test_bad_object_refuses_the_whole_bundle(api: dict[str, Any], case: str, bad
 
 
 MALFORMED = [
-    ("truncated JSON", b'{"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d", "objects": [{"type"'),
+    (
+        "truncated JSON",
+        b'{"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d", "objects": [{"type"',
+    ),
     ("not JSON", b"hello"),
     ("invalid UTF-8", b'{"type":"bundle","objects":[{"type":"\xff"}]}'),
     ("a number", b"42"),
-    ("objects not a list", b'{"type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d","objects":{}}'),
+    (
+        "objects not a list",
+        b'{"type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d","objects":{}}',
+    ),
     ("trailing garbage", json.dumps(bundle([GOOD])).encode() + b" }"),
     ("wrong top-level type", b'{"type":"report","objects":[]}'),
     ("empty body", b""),
@@ -94,7 +118,10 @@ def test_malformed_bodies(api: dict[str, Any], case: str, body: bytes) -> None:
 
 
 def test_malformed_json_names_line_and_column(api: dict[str, Any]) -> None:
-    text = '{"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",\n "objects": [\n {"a": 1,,}]}'
+    text = (
+        '{"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d",\n'
+        ' "objects": [\n {"a": 1,,}]}'
+    )
     resp = submit(api, text)
     assert resp.status_code == 422
     where = resp.json()["where"]
@@ -112,8 +139,12 @@ def test_oversize_body_is_413_and_stores_nothing(api: dict[str, Any]) -> None:
 def test_duplicate_id_with_different_content(api: dict[str, Any]) -> None:
     first = malware("Casbaneiro", TLP.GREEN)
     assert submit(api, json.dumps(bundle([first]))).status_code == 201
-    assert submit(api, json.dumps(bundle([first]))).json() == {"stored": 0, "unchanged": 1, "observables": 0,
-                                                                "by_type": {}}
+    assert submit(api, json.dumps(bundle([first]))).json() == {
+        "stored": 0,
+        "unchanged": 1,
+        "observables": 0,
+        "by_type": {},
+    }
     before = stored(api["app"])
     changed = dict(first, description="same id and modified, different content")
     resp = submit(api, json.dumps(bundle([ip_indicator("192.0.2.50"), changed])))
@@ -136,15 +167,31 @@ def test_revoked_object_takes_no_newer_version(api: dict[str, Any]) -> None:
     assert resp.status_code == 422 and "revoked" in resp.json()["detail"]
 
 
-INJECTIONS = ["' OR 1=1 --", "green; DROP TABLE stix_object", "indicator\x00", "../../etc/passwd", "%27%20OR%201%3D1",
-              "a" * 5000]
+INJECTIONS = [
+    "' OR 1=1 --",
+    "green; DROP TABLE stix_object",
+    "indicator\x00",
+    "../../etc/passwd",
+    "%27%20OR%201%3D1",
+    "a" * 5000,
+]
 
 
 @pytest.mark.parametrize("evil", INJECTIONS)
 def test_injection_in_filters_is_harmless(api: dict[str, Any], evil: str) -> None:
     assert submit(api, json.dumps(bundle([GOOD]))).status_code == 201
     client, headers = api["client"], api["headers"]
-    for name in ("type", "tlp", "added_after", "modified_from", "producer", "value", "cursor", "limit", "revoked"):
+    for name in (
+        "type",
+        "tlp",
+        "added_after",
+        "modified_from",
+        "producer",
+        "value",
+        "cursor",
+        "limit",
+        "revoked",
+    ):
         resp = client.get("/api/v1/objects", params={name: evil}, headers=headers)
         assert resp.status_code in (200, 404, 422), (name, resp.status_code, resp.text)
         if resp.status_code == 200:
@@ -154,8 +201,15 @@ def test_injection_in_filters_is_harmless(api: dict[str, Any], evil: str) -> Non
     assert stored(api["app"])[0] == 1
 
 
-@pytest.mark.parametrize("params", [{"tlp": "purple"}, {"share_with": "org:Nobody"}, {"share_with": "planet:mars"},
-                                    {"share_with": "group:none"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"tlp": "purple"},
+        {"share_with": "org:Nobody"},
+        {"share_with": "planet:mars"},
+        {"share_with": "group:none"},
+    ],
+)
 def test_bad_submission_parameters(api: dict[str, Any], params: dict[str, str]) -> None:
     resp = submit(api, json.dumps(bundle([GOOD])), **params)
     assert resp.status_code in (404, 422), resp.text
