@@ -6,6 +6,7 @@ faces (HTTP API, CLI, later TAXII, web UI, worker) share, each in its own transa
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -14,9 +15,10 @@ from sqlalchemy import select
 from accord import audit
 from accord.db import Database
 from accord.db.schema import membership, user
-from accord.errors import InvalidInput, NotFound
+from accord.errors import InvalidInput, NotFound, Problem
 from accord.intel import query
-from accord.intel.store import IntelStore, Parsed, SubmitResult
+from accord.intel.prepare import Parsed, Prepared, prepare_batches, prepare_file_in_worker
+from accord.intel.store import IntelStore, SubmitResult
 from accord.intel.tlp import TLP
 from accord.members.auth import Limiter, viewer_for
 from accord.members.model import OPERATOR, Viewer
@@ -98,9 +100,53 @@ class Accord:
         what: str = "",
     ) -> SubmitResult:
         """Store a submission in one transaction, audited; on any problem nothing is stored."""
+        return self.submit_batches(
+            viewer,
+            prepare_batches(objects),
+            default_tlp=default_tlp,
+            share=share,
+            progress=progress,
+            what=what,
+        )
+
+    def submit_file(
+        self,
+        viewer: Viewer,
+        path: str,
+        *,
+        default_tlp: TLP | None = None,
+        share: Share = NO_SHARE,
+        progress: Callable[[int], None] | None = None,
+    ) -> SubmitResult:
+        """A bundle file: prepared in a worker process while this one writes (two cores, twice the
+        speed); `progress` receives bytes of the file read."""
+        done = 0
+
+        def batches() -> Iterator[list[Prepared | Problem]]:
+            nonlocal done
+            for batch, offset in prepare_file_in_worker(path):
+                if progress is not None:
+                    progress(offset - done)
+                done = offset
+                yield batch
+
+        return self.submit_batches(
+            viewer, batches(), default_tlp=default_tlp, share=share, what=f"file:{os.path.basename(path)}"
+        )
+
+    def submit_batches(
+        self,
+        viewer: Viewer,
+        batches: Iterable[list[Prepared | Problem]],
+        *,
+        default_tlp: TLP | None = None,
+        share: Share = NO_SHARE,
+        progress: Callable[[int], None] | None = None,
+        what: str = "",
+    ) -> SubmitResult:
         with self.db.write() as conn:
-            result = self.store.submit(
-                conn, viewer, objects, default_tlp=default_tlp, share=share, progress=progress
+            result = self.store.submit_prepared(
+                conn, viewer, batches, default_tlp=default_tlp, share=share, progress=progress
             )
             audit.record(
                 conn,

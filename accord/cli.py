@@ -6,7 +6,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 import orjson
@@ -278,19 +278,6 @@ def _progress_factory(label: str, total: int | None = None) -> Callable[[int], N
     return lambda n: bar.advance(task, n)
 
 
-class _Counting:
-    """Wraps a binary file to report bytes read (progress for big imports)."""
-
-    def __init__(self, fp: IO[bytes], report: Callable[[int], None] | None) -> None:
-        self.fp, self.report = fp, report
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.fp.read(n)
-        if self.report is not None:
-            self.report(len(data))
-        return data
-
-
 @main.command("import")
 @click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
 @click.option("--as", "as_email", required=True, help="E-mail of the submitting user.")
@@ -315,23 +302,19 @@ def import_(
     viewer = app.viewer(as_email, org_name)
     share = app.resolve_share(viewer, share_with)
     if file == "-":
-        source: Any = sys.stdin.buffer
-        total = None
-    else:
-        source = open(file, "rb")  # noqa: SIM115 - closed below
-        total = os.path.getsize(file)
-    try:
-        progress = _progress_factory(f"importing {os.path.basename(file)}", total)
         result = app.submit(
             viewer,
-            iter_bundle(_Counting(source, progress)),
+            iter_bundle(sys.stdin.buffer),
             default_tlp=default_tlp,
             share=share,
-            what=f"file:{os.path.basename(file)}",
+            what="stdin",
+            progress=_progress_factory("importing stdin"),
         )
-    finally:
-        if source is not sys.stdin.buffer:
-            source.close()
+    else:
+        if not os.path.isfile(file):
+            _fail(f"no such file: {file}")
+        progress = _progress_factory(f"importing {os.path.basename(file)}", os.path.getsize(file))
+        result = app.submit_file(viewer, file, default_tlp=default_tlp, share=share, progress=progress)
     click.echo(orjson.dumps(result.as_dict()).decode())
 
 

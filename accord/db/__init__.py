@@ -7,13 +7,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, inspect
+from sqlalchemy import Connection, CursorResult, Engine, Table, inspect
 
 from accord.db.engine import is_sqlite, make_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-__all__ = ["Database", "is_sqlite", "make_engine", "new_id"]
+__all__ = ["Database", "bulk_insert", "is_sqlite", "make_engine", "new_id"]
 
 
 def new_id(result: CursorResult[object]) -> int:
@@ -21,6 +21,20 @@ def new_id(result: CursorResult[object]) -> int:
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """executemany straight to the driver: SQLAlchemy's per-row parameter processing costs more
+    than SQLite's own insert on the ingest path. Values must already be driver-ready."""
+    if not rows:
+        return
+    keys = list(rows[0])
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=keys)
+    if compiled.positional:
+        order = compiled.positiontup or []
+        conn.exec_driver_sql(str(compiled), [tuple(r[k] for k in order) for r in rows])
+    else:
+        conn.exec_driver_sql(str(compiled), rows)
 
 
 class Database:

@@ -22,12 +22,19 @@ import codecs
 import json
 import re
 from collections.abc import Callable, Iterator
-from typing import Any, BinaryIO, TextIO, cast
+from typing import Any, BinaryIO, Protocol, TextIO, cast
 
 from accord.errors import InvalidInput
 from accord.intel.validate import id_problem
 
-__all__ = ["iter_bundle"]
+__all__ = ["SupportsRead", "iter_bundle"]
+
+
+class SupportsRead(Protocol):
+    """Anything with `read(size)` returning str or bytes: files, spooled uploads, wrappers."""
+
+    def read(self, size: int = ..., /) -> str | bytes: ...
+
 
 # Always matches (possibly empty), hence the cast.
 _ws_end = cast(Callable[[str, int], "re.Match[str]"], re.compile(r"[ \t\n\r]*").match)
@@ -67,7 +74,7 @@ class _Stream:
         "started",
     )
 
-    def __init__(self, fp: TextIO | BinaryIO, chunk_size: int) -> None:
+    def __init__(self, fp: TextIO | BinaryIO | SupportsRead, chunk_size: int) -> None:
         if chunk_size < 1:
             raise ValueError("chunk_size must be positive")
         self.fp = fp
@@ -294,11 +301,12 @@ def _check_bundle_head(s: _Stream, top: dict[str, Any], at: int) -> None:
 
 
 def iter_bundle(
-    fp: TextIO | BinaryIO, chunk_size: int = 1 << 20
+    fp: TextIO | BinaryIO | SupportsRead, chunk_size: int = 1 << 20
 ) -> Iterator[tuple[int, dict[str, Any], str]]:
     """Yield (index, object, raw JSON text of the object as it appeared) from a STIX bundle.
 
-    `fp` is a text or binary file (binary is decoded as UTF-8; a BOM is tolerated). Also accepts a
+    `fp` is a text or binary file, or anything with `read(size)` (binary is decoded as UTF-8;
+    a BOM is tolerated). Also accepts a
     single STIX object (yielded as index 0) or a JSON array of objects. Raises InvalidInput on
     malformed JSON, a top-level value that is not an object or array, an `objects` that is not an
     array, a non-bundle top-level object with an `objects` array, or anything after the top value.

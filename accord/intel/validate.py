@@ -13,8 +13,16 @@ Decisions worth knowing:
   spellings of one id would make two objects: we refuse upper case rather than silently fork.
 - Property names: 3-250 characters of a-z, 0-9 and `_` (spec part 3.1), `id` excepted. The `x_`
   prefix is only a SHOULD, so `foo_value` is accepted.
+  Upper-case names (MISP exports `x_misp_KnownMalicious`) are refused, as the spec says.
+- Every `_ref` property holds an identifier and every `_refs` a list of them; a custom `x_..._ref`
+  may also be "" (MITRE ATT&CK ships `"x_mitre_data_source_ref": ""`). Properties named like
+  timestamps (`..._time`, `...created`, `first_seen`, ...) must be timestamps.
 - Empty optional lists (`labels: []`) are tolerated; required reference lists must be non-empty.
 - STIX 2.0 content (no `spec_version`) is refused: it must be upgraded to 2.1 first.
+- Timestamps: `spec_version` 2.1 objects need `created` and `modified` (SDOs, SROs,
+  language-content, extension-definition, custom objects); marking definitions need `created`
+  (`modified_us` is then `created`); SCOs (and custom objects whose extension says `new-sco`) need
+  neither and report `modified_us` None.
 """
 
 from __future__ import annotations
