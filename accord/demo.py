@@ -343,7 +343,9 @@ class _Generator:
     # --- values -------------------------------------------------------------------------------
 
     def _fresh(self, make: Callable[[], str], widen: Callable[[str], str] | None = None) -> str:
-        """A value from `make` not used before; when collisions persist, `widen` varies one."""
+        """A value from `make` not used before; when collisions persist, `widen` varies one.
+
+        Without `widen`, `make` must draw from a space far larger than any demo (hashes, IPv6)."""
         while True:
             for _ in range(50):
                 value = make()
@@ -378,12 +380,14 @@ class _Generator:
         return self._fresh(make, lambda d: f"{self.rng.choice(th.words)}{self.rng.getrandbits(24):06x}.{d}")
 
     def _url(self, th: _Theatre, host: str) -> str:
-        path = self.rng.choice(th.paths).format(
-            n=self.rng.randint(100, 99999), w=self.rng.choice(th.words), d=self.rng.randint(1, 4),
-            arch=self.rng.choice(_ARCHES), code=f"{self.rng.getrandbits(40):010x}",
-        )
-        scheme = "http" if self.rng.random() < 0.3 else "https"
-        return self._fresh(lambda: f"{scheme}://{host}{path}")
+        def make() -> str:
+            path = self.rng.choice(th.paths).format(
+                n=self.rng.randint(100, 99999), w=self.rng.choice(th.words), d=self.rng.randint(1, 4),
+                arch=self.rng.choice(_ARCHES), code=f"{self.rng.getrandbits(40):010x}",
+            )
+            return f"{'http' if self.rng.random() < 0.3 else 'https'}://{host}{path}"
+
+        return self._fresh(make, lambda u: f"{u}{'&' if '?' in u else '?'}s={self.rng.getrandbits(32):08x}")
 
     def value(self, th: _Theatre, kind: str, org: str) -> str:
         """A value of `kind`: now and then one another organisation reported (an overlap)."""
@@ -475,7 +479,7 @@ class _Generator:
         what = _WHAT[lang]
         if kind == "combo":
             domain, ip = self.value(th, "domain", org), self.value(th, "ipv4", org)
-            addr = "ipv6-addr" if ":" in ip else "ipv4-addr"  # IPv6 once the IPv4 documentation ranges run out
+            addr = "ipv6-addr" if ":" in ip else "ipv4-addr"  # IPv6 once the IPv4 ranges are used up
             pattern = f"[domain-name:value = '{domain}'] OR [{addr}:value = '{ip}']"
             name = f"{what['combo']}: {domain} / {ip}"
         else:

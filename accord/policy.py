@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, not_, or_, select, union_all
-from sqlalchemy.sql import Subquery
 
 from accord.db import new_id
 from accord.db.schema import audience, audience_group, audience_org, audience_user, group_member, stix_object
@@ -200,9 +199,6 @@ class Policy:
             hidden |= stored - seen
         return hidden
 
-    def visible_subquery(self, viewer: Viewer) -> Subquery:
-        """Latest visible versions as a subquery, for joins (lookups, counts by facet)."""
-        return select(stix_object).where(self.latest_visible(viewer)).subquery("visible")
 
 
 def references(obj: dict[str, Any]) -> set[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -23,18 +23,21 @@ def new_id(result: CursorResult[object]) -> int:
     return int(key[0])
 
 
-def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """executemany straight to the driver: SQLAlchemy's per-row parameter processing costs more
-    than SQLite's own insert on the ingest path. Values must already be driver-ready."""
+def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """executemany straight to the driver, rows as tuples in `columns` order: SQLAlchemy's per-row
+    parameter processing costs more than SQLite's own insert on the ingest path. Values must
+    already be what the driver takes (str, int, bool, bytes, None)."""
     if not rows:
         return
-    keys = list(rows[0])
-    compiled = table.insert().compile(dialect=conn.dialect, column_keys=keys)
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=list(columns))
     if compiled.positional:
-        order = compiled.positiontup or []
-        conn.exec_driver_sql(str(compiled), [tuple(r[k] for k in order) for r in rows])
-    else:
+        where = {name: i for i, name in enumerate(columns)}
+        order = [where[name] for name in compiled.positiontup or []]
+        if order != list(range(len(columns))):
+            rows = [tuple(r[i] for i in order) for r in rows]
         conn.exec_driver_sql(str(compiled), rows)
+    else:
+        conn.exec_driver_sql(str(compiled), [dict(zip(columns, r, strict=True)) for r in rows])
 
 
 class Database:

@@ -70,16 +70,22 @@ def _unescape(body: str) -> str:
     return _ESCAPE_RE.sub(r"\1", body)
 
 
-def _observe(path: str, kind: str, value: str) -> Observable:
+class _Skipped(str):
+    """Why a well-formed comparison's value could not be indexed (it is not a valid value)."""
+
+
+def _observe(path: str, kind: str, value: str) -> Observable | _Skipped:
     try:
         return normalise(value, kind)
     except InvalidInput as e:
-        raise InvalidInput(f"pattern compares {path} with an invalid value: {e.detail}") from None
+        return _Skipped(f"pattern compares {path} with an invalid value: {e.detail}")
 
 
-def _canonical(found: Iterable[Observable]) -> list[Observable]:
+def _canonical(found: Iterable[Observable | _Skipped]) -> list[Observable | _Skipped]:
     """Deduplicated and sorted, so the result does not depend on which parser ran."""
-    return sorted(set(found), key=lambda o: (o.kind, o.value))
+    obs = sorted({o for o in found if isinstance(o, Observable)}, key=lambda o: (o.kind, o.value))
+    skipped = sorted({o for o in found if isinstance(o, _Skipped)})
+    return [*obs, *skipped]
 
 
 def _strict_hex(value: str, kind: str) -> bool:
@@ -89,7 +95,7 @@ def _strict_hex(value: str, kind: str) -> bool:
     return len(value) == HASH_LENGTHS[kind] and value.isascii() and not value.lower().strip(hex_digits)
 
 
-def _from_match(m: re.Match[str]) -> Observable | None:
+def _from_match(m: re.Match[str]) -> Observable | _Skipped | None:
     """The observable of one fast-path comparison, or None to defer the whole pattern."""
     path, key, op, body = m.groups()
     value = _unescape(body) if "\\" in body else body
@@ -104,7 +110,7 @@ def _from_match(m: re.Match[str]) -> Observable | None:
     return _observe(path, kind, value)
 
 
-def _fast_path(pattern: str) -> list[Observable] | None:
+def _fast_path(pattern: str) -> list[Observable | _Skipped] | None:
     """Observables of a simple pattern, or None when it is not one (then the grammar decides)."""
     m = _SINGLE_RE.fullmatch(pattern)
     if m is not None:
@@ -112,7 +118,7 @@ def _fast_path(pattern: str) -> list[Observable] | None:
         return None if obs is None else [obs]
     if _STRUCTURE_RE.fullmatch(pattern) is None:
         return None
-    found: list[Observable] = []
+    found: list[Observable | _Skipped] = []
     for m in _COMP_RE.finditer(pattern):
         obs = _from_match(m)
         if obs is None:
@@ -132,7 +138,7 @@ def _refuse(pattern: str, reason: str) -> InvalidInput:
     return InvalidInput(f"invalid STIX pattern {shown!r}: {reason.removeprefix('FAIL: ')}")
 
 
-def _full_grammar(pattern: str) -> list[Observable]:
+def _full_grammar(pattern: str) -> list[Observable | _Skipped]:
     """Validate with stix2patterns and take `=`/ISSUBSET comparisons on the indexed paths."""
     # Imported here: loading the ANTLR parser costs time the fast path alone never needs.
     from stix2patterns.exceptions import ParseException
@@ -149,7 +155,7 @@ def _full_grammar(pattern: str) -> list[Observable]:
         data = Pattern(pattern).inspect()
     except ParseException as e:  # not expected once the validator passed; be safe anyway
         raise _refuse(pattern, str(e)) from None
-    found: list[Observable] = []
+    found: list[Observable | _Skipped] = []
     for obj_type, comparisons in data.comparisons.items():
         for path, op, literal in comparisons:
             # Only plain string literals; the inspector gives them raw (quoted, escapes intact).
@@ -163,12 +169,23 @@ def _full_grammar(pattern: str) -> list[Observable]:
     return _canonical(found)
 
 
-def observables_of_pattern(pattern: str) -> list[Observable]:
-    """The observables a pattern compares with `=` (or ISSUBSET for IPs), sorted and deduplicated.
+def pattern_values(pattern: str) -> tuple[list[Observable], list[str]]:
+    """(observables compared with `=` or ISSUBSET for IPs, sorted and deduplicated; reasons for
+    values of well-formed comparisons that are not valid values and so cannot be indexed).
 
-    Raises InvalidInput saying what is wrong when the pattern, or a value in it, is invalid.
+    Raises InvalidInput saying what is wrong when the pattern itself is invalid.
     """
     if not isinstance(pattern, str):
         raise InvalidInput(f"a pattern must be text, not {type(pattern).__name__}")
     found = _fast_path(pattern)
-    return found if found is not None else _full_grammar(pattern)
+    if found is None:
+        found = _full_grammar(pattern)
+    return [o for o in found if isinstance(o, Observable)], [str(o) for o in found if isinstance(o, _Skipped)]
+
+
+def observables_of_pattern(pattern: str) -> list[Observable]:
+    """Strict: like `pattern_values`, but an invalid value is an error too."""
+    found, skipped = pattern_values(pattern)
+    if skipped:
+        raise InvalidInput(skipped[0])
+    return found

@@ -210,22 +210,22 @@ def lookup(conn: Connection, policy: Policy, viewer: Viewer, values: list[str]) 
             networks.update(obs.containing_networks(o))
         elif o.kind == "domain":
             exact.update(obs.parent_domains(o.value))
-    visible = policy.visible_subquery(viewer)
     cols = [
         observable.c.kind,
         observable.c.value,
         observable.c.ip_lo,
         observable.c.ip_hi,
-        visible.c.stix_id,
-        visible.c.type,
-        visible.c.tlp,
-        visible.c.producer_org_id,
-        visible.c.modified_us,
+        stix_object.c.stix_id,
+        stix_object.c.type,
+        stix_object.c.tlp,
+        stix_object.c.producer_org_id,
+        stix_object.c.modified_us,
     ]
+    # Start from the observable index (a few rows), then the policy on each object row found.
     base = (
         select(*cols)
-        .join(visible, visible.c.pk == observable.c.object_pk)
-        .where(visible.c.revoked.is_(False))
+        .select_from(observable.join(stix_object, stix_object.c.pk == observable.c.object_pk))
+        .where(policy.latest_visible(viewer), stix_object.c.revoked.is_(False))
     )
     hits: list[Any] = []
     exact_list, net_list = sorted(exact), sorted(networks)

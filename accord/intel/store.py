@@ -26,6 +26,7 @@ from accord.members.model import Permission, Viewer
 from accord.policy import NO_SHARE, Policy, Share, ensure_audience
 
 MAX_PROBLEMS = 100
+MAX_WARNINGS = 100
 _CHUNK = 2000  # ids per IN (...) query
 
 
@@ -35,14 +36,20 @@ class SubmitResult:
     unchanged: int = 0
     observables: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
+    not_indexed: int = 0  # values in stored patterns that are not valid values
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_WARNINGS of them
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "stored": self.stored,
             "unchanged": self.unchanged,
             "observables": self.observables,
             "by_type": dict(sorted(self.by_type.items())),
         }
+        if self.not_indexed:
+            out["not_indexed"] = self.not_indexed
+            out["warnings"] = self.warnings
+        return out
 
 
 @dataclass
@@ -55,8 +62,12 @@ class _Submission:
     added_us: int
     result: SubmitResult = field(default_factory=SubmitResult)
     problems: list[Problem] = field(default_factory=list)
-    audiences: dict[TLP | None, int] = field(default_factory=dict)
+    audiences: dict[str | None, int] = field(default_factory=dict)  # by TLP value
     seen: dict[tuple[str, int], bytes] = field(default_factory=dict)
+
+    @property
+    def default_tlp_value(self) -> str | None:
+        return self.default_tlp.value if self.default_tlp is not None else None
 
 
 def _allocate_pks(conn: Connection, n: int) -> list[int]:
@@ -72,6 +83,14 @@ def _allocate_pks(conn: Connection, n: int) -> list[int]:
         )
     top = conn.execute(select(func.max(stix_object.c.pk))).scalar() or 0
     return list(range(top + 1, top + 1 + n))
+
+
+_OBJECT_COLUMNS = (
+    "pk", "stix_id", "type", "spec_version", "created_us", "modified_us", "revoked", "is_latest", "tlp",
+    "audience_id", "producer_org_id", "submitter_user_id", "date_added_us", "source_ref", "target_ref",
+    "content_hash", "content",
+)  # fmt: skip
+_OBSERVABLE_COLUMNS = ("object_pk", "kind", "value", "ip_lo", "ip_hi")
 
 
 class IntelStore:
@@ -214,47 +233,34 @@ class IntelStore:
         rows_out = []
         obs_rows = []
         by_type = sub.result.by_type
+        org_id, user_id, added_us = viewer.org_id, viewer.user_id, sub.added_us
         for pk, p in zip(pks, to_insert, strict=True):
-            tlp = p.tlp if p.tlp is not None else (sub.default_tlp.value if sub.default_tlp else None)
-            audience_id = self._audience(conn, sub, tlp)
+            tlp = p.tlp if p.tlp is not None else sub.default_tlp_value
+            audience_id = sub.audiences.get(tlp) or self._audience(conn, sub, tlp)
             rows_out.append(
-                {
-                    "pk": pk,
-                    "stix_id": p.id,
-                    "type": p.type,
-                    "spec_version": p.spec_version,
-                    "created_us": p.created_us,
-                    "modified_us": p.modified_us,
-                    "revoked": p.revoked,
-                    "is_latest": arriving.get(p.id) is p,
-                    "tlp": tlp,
-                    "audience_id": audience_id,
-                    "producer_org_id": viewer.org_id,
-                    "submitter_user_id": viewer.user_id,
-                    "date_added_us": sub.added_us,
-                    "source_ref": p.source_ref,
-                    "target_ref": p.target_ref,
-                    "content_hash": p.hash,
-                    "content": p.raw,
-                }
-            )
+                (pk, p.id, p.type, p.spec_version, p.created_us, p.modified_us, p.revoked,
+                 arriving.get(p.id) is p, tlp, audience_id, org_id, user_id, added_us,
+                 p.source_ref, p.target_ref, p.hash, p.raw)
+            )  # fmt: skip
             for kind, value, lo, hi in p.observables:
-                obs_rows.append({"object_pk": pk, "kind": kind, "value": value, "ip_lo": lo, "ip_hi": hi})
+                obs_rows.append((pk, kind, value, lo, hi))
+            for warning in p.warnings:
+                sub.result.not_indexed += 1
+                if len(sub.result.warnings) < MAX_WARNINGS:
+                    sub.result.warnings.append({"object": p.id, "field": "pattern", "detail": warning})
             by_type[p.type] = by_type.get(p.type, 0) + 1
-        bulk_insert(conn, stix_object, rows_out)
-        bulk_insert(conn, observable_table, obs_rows)
+        bulk_insert(conn, stix_object, _OBJECT_COLUMNS, rows_out)
+        bulk_insert(conn, observable_table, _OBSERVABLE_COLUMNS, obs_rows)
         sub.result.stored += len(rows_out)
         sub.result.observables += len(obs_rows)
 
     @staticmethod
     def _audience(conn: Connection, sub: _Submission, tlp: str | None) -> int:
+        assert sub.viewer.org_id is not None and sub.viewer.user_id is not None
         level = TLP(tlp) if tlp is not None else None
-        found = sub.audiences.get(level)
-        if found is None:
-            assert sub.viewer.org_id is not None and sub.viewer.user_id is not None
-            found = sub.audiences[level] = ensure_audience(
-                conn, level, sub.viewer.org_id, sub.viewer.user_id, sub.share
-            )
+        found = sub.audiences[tlp] = ensure_audience(
+            conn, level, sub.viewer.org_id, sub.viewer.user_id, sub.share
+        )
         return found
 
     def _visible_foreign_ids(

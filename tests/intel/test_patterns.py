@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +12,29 @@ from hypothesis import strategies as st
 
 from accord.errors import InvalidInput
 from accord.intel.observables import Observable, normalise
-from accord.intel.patterns import _fast_path, _full_grammar, observables_of_pattern
+from accord.intel.patterns import _fast_path as _lenient_fast_path
+from accord.intel.patterns import _full_grammar as _lenient_full_grammar
+from accord.intel.patterns import observables_of_pattern, pattern_values
+
+
+def _strict(found: list[Any] | None) -> list[Observable] | None:
+    """The internals report unindexable values instead of raising; these tests want them refused."""
+    if found is None:
+        return None
+    skipped = [o for o in found if not isinstance(o, Observable)]
+    if skipped:
+        raise InvalidInput(str(skipped[0]))
+    return found
+
+
+def _fast_path(pattern: str) -> list[Observable] | None:
+    return _strict(_lenient_fast_path(pattern))
+
+
+def _full_grammar(pattern: str) -> list[Observable]:
+    found = _strict(_lenient_full_grammar(pattern))
+    assert found is not None
+    return found
 
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 SHA1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
@@ -207,6 +230,15 @@ def test_invalid_values_in_well_formed_patterns_are_refused_by_both_paths(patter
         with pytest.raises(InvalidInput) as e:
             parse(pattern)
         assert value in str(e.value)
+
+
+def test_pattern_values_keeps_the_valid_values_and_names_the_invalid_ones() -> None:
+    pattern = "[ipv4-addr:value = '1.2.3.4'] OR [domain-name:value = 'domain x.example']"
+    found, skipped = pattern_values(pattern)
+    assert found == [normalise("1.2.3.4")]
+    assert len(skipped) == 1 and "'domain x.example'" in skipped[0]
+    with pytest.raises(InvalidInput, match="invalid STIX pattern"):
+        pattern_values("[ipv4-addr:value = '1.2.3.4'")
 
 
 def test_invalid_value_found_by_the_grammar_path_names_the_path() -> None:

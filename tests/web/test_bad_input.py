@@ -55,7 +55,8 @@ BAD_OBJECTS: list[tuple[str, dict[str, Any], str]] = [
     ("modified before created", dict(GOOD, modified="2020-01-01T00:00:00Z"), "modified"),
     ("wrong type for confidence", dict(GOOD, confidence="high"), "confidence"),
     ("invalid pattern", dict(GOOD, pattern="[ipv4-addr:value = '1.2.3.4'"), "pattern"),
-    ("invalid value in pattern", dict(GOOD, pattern="[ipv4-addr:value = '999.1.1.1']"), "pattern"),
+    ("invalid SCO value", {"type": "ipv4-addr", "spec_version": "2.1",
+                           "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd", "value": "999.1.1.1"}, "value"),
     (
         "unknown TLP marking definition",
         {
@@ -224,6 +225,18 @@ def test_lookup_rejects_oversize_and_wrong_types(api: dict[str, Any]) -> None:
     ok = client.post("/api/v1/lookup", json={"values": ["not an observable at all", ""]}, headers=headers)
     assert ok.status_code == 200
     assert [r["matches"] for r in ok.json()["results"]] == [[], []]
+
+
+def test_invalid_value_in_a_valid_pattern_is_stored_not_indexed_and_reported(api: dict[str, Any]) -> None:
+    """The OASIS APT1 example has `[domain-name:value = 'domain autuo.xicp.net']`: the pattern is
+    well-formed STIX, the value is not a domain. Keep the object, index nothing false, say so."""
+    odd = dict(GOOD, id="indicator--4e4c4ad7-4909-456a-b6fa-e24a6f682a40",
+               pattern="[ipv4-addr:value = '999.1.1.1'] OR [ipv4-addr:value = '192.0.2.33']")
+    resp = submit(api, json.dumps(bundle([odd])))
+    assert resp.status_code == 201, resp.text
+    body = resp.json()
+    assert body["stored"] == 1 and body["observables"] == 1 and body["not_indexed"] == 1
+    assert body["warnings"][0]["object"] == odd["id"] and "'999.1.1.1'" in body["warnings"][0]["detail"]
 
 
 def test_indicator_without_pattern_type_stix_is_stored_without_values(api: dict[str, Any]) -> None:
