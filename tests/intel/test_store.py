@@ -33,7 +33,8 @@ def test_raw_text_is_kept_byte_for_byte(two: Any) -> None:
     text = (
         '{"type":"bundle","id":"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d","objects":[\n'
         '  { "id" : "malware--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061", "type":"malware", "spec_version":"2.1",'
-        '"created":"2024-01-01T00:00:00.000Z","modified":"2024-01-01T00:00:00.000Z","name":"Caf\\u00e9 \u00e9",'
+        '"created":"2024-01-01T00:00:00.000Z","modified":"2024-01-01T00:00:00.000Z",'
+        '"name":"Caf\\u00e9 \u00e9",'
         '"is_family":true,"x_custom_score":1.50,"object_marking_refs":'
         '["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]}\n]}'
     )
