@@ -24,10 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import update
 
 from accord.app import Accord
-from accord.db.schema import user as user_table
 from accord.errors import Conflict
 from accord.intel.tlp import EMIT_ID, TLP
 from accord.members.auth import hash_password
@@ -531,7 +529,7 @@ class _Generator:
                 th = THEATRE_BY_KEY[theatre]
                 out.append(self.indicator(org.key, user.language, th, TLP.GREEN, kind, value))
                 self.seen.setdefault((theatre, kind), []).append((value, org.key))
-        recent: list[str] = []
+        recent: dict[str, list[str]] = {t: [] for t in p.theatres}  # indicators for the next report
         reports = 0
         every = self.rng.randint(12, 30)
         while len(out) < budget:
@@ -539,17 +537,17 @@ class _Generator:
             tlp = self.tlp(org.sector)
             ind = self.indicator(org.key, user.language, th, tlp)
             out.append(ind)
-            recent.append(ind["id"])
+            recent[th.key].append(ind["id"])
             if len(out) < budget and self.rng.random() < 0.4:
                 target = self.rng.choice(self.targets[th.key])
                 when = datetime.fromisoformat(ind["created"])
                 out.append(self._relationship(org.key, when, tlp, "indicates", ind["id"], target))
-            if len(out) < budget and len(recent) >= every:
+            if len(out) < budget and len(recent[th.key]) >= every:
                 reports += 1
                 level = self.rng.choice((TLP.GREEN, TLP.GREEN, TLP.AMBER, TLP.CLEAR, None))
-                out.append(self.report(org.key, user.language, th, level, reports,
-                                       recent[:15] + self.targets[th.key]))
-                recent, every = [], self.rng.randint(12, 30)
+                refs = recent[th.key][:15] + self.targets[th.key]
+                out.append(self.report(org.key, user.language, th, level, reports, refs))
+                recent[th.key], every = [], self.rng.randint(12, 30)
         return out
 
     def updates(self, earlier: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
@@ -636,19 +634,16 @@ def build_demo(
         for o in ORGS:
             org_ids[o.key] = app.members.add_org(conn, OPERATOR, o.name, o.sector, o.country, o.pending)
         user_ids: dict[str, int] = {}
+        # One argon2 hash for every account: hashing costs 0.1-0.4 s here, 25 of them would be most of
+        # the demo's build time, and the password is published anyway (so a shared salt hides nothing).
+        shared_hash = hash_password(PASSWORD)
         for u in USERS:
             user_ids[u.email] = app.members.add_user(
                 conn, OPERATOR, u.email, org_ids[u.org], u.role, name=u.name, language=u.language,
-                platform_admin=u.platform_admin,
+                platform_admin=u.platform_admin, password_hash=shared_hash,
             )
             if u.also is not None:
                 app.members.add_user(conn, OPERATOR, u.email, org_ids[u.also[0]], u.also[1])
-        # One argon2 hash for every account: hashing costs 0.1-0.4 s here, 25 of them would be most of
-        # the demo's build time, and the password is published anyway (so a shared salt hides nothing).
-        conn.execute(
-            update(user_table).where(user_table.c.id.in_(sorted(user_ids.values())))
-            .values(password_hash=hash_password(PASSWORD))
-        )
         for name, owner, members in GROUPS:
             app.members.add_group(conn, OPERATOR, name, org_ids[owner], [org_ids[m] for m in members])
         first = next(u for u in USERS if u.role == "analyst")
