@@ -112,9 +112,10 @@ def demo(ctx: click.Context, host: str, port: int, objects: int, no_serve: bool)
     app = _accord(ctx)
     app.init()
     logins = build_demo(app, objects=objects, progress=_progress_factory("demo intelligence"))
-    click.echo("Demo alliance ready. Log in with any of (password for all: see below):")
+    url = f"http://{host}:{port}"
+    click.echo("Demo alliance ready. Accounts (the password is below):")
     for line in logins:
-        click.echo("  " + line)
+        click.echo("  " + line.replace("<server>", url))
     if no_serve:
         return
     ctx.invoke(serve, host=host, port=port)
