@@ -61,7 +61,11 @@ def bundle_file(n: int, seed: int = 1) -> Path:
     rnd = random.Random(seed)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as fh:
-        fh.write(b'{"type":"bundle","id":"bundle--' + str(uuid.UUID(int=seed, version=4)).encode() + b'","objects":[')
+        fh.write(
+            b'{"type":"bundle","id":"bundle--'
+            + str(uuid.UUID(int=seed, version=4)).encode()
+            + b'","objects":['
+        )
         for i in range(n):
             fh.write((b"," if i else b"") + orjson.dumps(indicator(rnd, i)))
         fh.write(b"]}")
@@ -99,8 +103,10 @@ def machine() -> str:
     except OSError:
         pass
     mem = psutil.virtual_memory().total / 2**30
-    return (f"{platform.node() or 'host'}: {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    return (
+        f"{platform.node() or 'host'}: {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 def median(values: Sequence[float]) -> float:
@@ -111,10 +117,14 @@ def write_section(title: str, body: str) -> None:
     """Replace (or add) the section `## title` in bench/RESULTS.md."""
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = f"## {title}\n\n_Measured {now} on {machine()}._\n\n{body.strip()}\n"
-    text = RESULTS.read_text() if RESULTS.exists() else (
-        "# Benchmark results\n\nWritten by the scripts in `bench/` (see bench/README.md). Each figure "
-        "stands beside its anchor measured in the same run; the machine is shared, so medians and ratios "
-        "matter more than single numbers.\n"
+    text = (
+        RESULTS.read_text()
+        if RESULTS.exists()
+        else (
+            "# Benchmark results\n\nWritten by the scripts in `bench/` (see bench/README.md). Each figure "
+            "stands beside its anchor measured in the same run; the machine is shared, so medians and ratios "
+            "matter more than single numbers.\n"
+        )
     )
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     text = pattern.sub(section + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section

@@ -16,9 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
 from common import accord_cmd, bundle_file, median, run_measured, write_section
+from sqlalchemy import create_engine, text
 
 
 def stix2_rate(path: Path, sample: int) -> float:
@@ -45,7 +44,9 @@ def setup(database: str, data_dir: str) -> None:
 
 def import_once(database: str, data_dir: str, path: Path) -> tuple[float, int]:
     seconds, peak, out = run_measured(
-        accord_cmd("--database", database, "--data-dir", data_dir, "import", str(path), "--as", "bench@cert.example")
+        accord_cmd(
+            "--database", database, "--data-dir", data_dir, "import", str(path), "--as", "bench@cert.example"
+        )
     )
     stored = json.loads(out)["stored"]
     return seconds, peak if stored else 0
@@ -60,7 +61,7 @@ def lookup_median(database: str, data_dir: str, path: Path, runs: int = 25) -> t
     known: list[str] = []
     with open(path) as fh:
         head = fh.read(2_000_000)
-    for part in head.split("pattern\":\"[")[1:400]:
+    for part in head.split('pattern":"[')[1:400]:
         value = part.split("'")[1]
         if part.startswith(("ipv4", "domain")):
             known.append(value)
@@ -119,8 +120,10 @@ def main() -> None:
         secs = statistics.median(r[0] for r in results)
         peak = max(r[1] for r in results)
         rate = args.count / secs
-        rows.append(f"| Accord on {engine_name} | {args.count:,} | {secs:.1f} s | **{rate:,.0f}/s** | "
-                    f"{rate / anchor:,.0f}× | {peak / 2**20:,.0f} MiB |")
+        rows.append(
+            f"| Accord on {engine_name} | {args.count:,} | {secs:.1f} s | **{rate:,.0f}/s** | "
+            f"{rate / anchor:,.0f}× | {peak / 2**20:,.0f} MiB |"
+        )
         print(rows[-1], flush=True)
     body = f"""Import of a generated bundle of {args.count:,} indicators ({size_mb:,.0f} MiB; a quarter each IPv4,
 domain, SHA-256 and URL patterns, TLP:GREEN) end to end with `accord import` — streamed, validated,

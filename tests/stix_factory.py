@@ -16,11 +16,18 @@ def sid(kind: str) -> str:
     return f"{kind}--{uuid.uuid4()}"
 
 
-def indicator(value_pattern: str, tlp: TLP | None = None, *, id: str | None = None, modified: str = TS,
-              **extra: Any) -> dict[str, Any]:
+def indicator(
+    value_pattern: str, tlp: TLP | None = None, *, id: str | None = None, modified: str = TS, **extra: Any
+) -> dict[str, Any]:
     obj: dict[str, Any] = {
-        "type": "indicator", "spec_version": "2.1", "id": id or sid("indicator"), "created": TS,
-        "modified": modified, "pattern": value_pattern, "pattern_type": "stix", "valid_from": TS,
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": id or sid("indicator"),
+        "created": TS,
+        "modified": modified,
+        "pattern": value_pattern,
+        "pattern_type": "stix",
+        "valid_from": TS,
     }
     if tlp is not None:
         obj["object_marking_refs"] = [EMIT_ID[tlp]]
@@ -35,9 +42,14 @@ def ip_indicator(ip: str, tlp: TLP | None = None, **kw: Any) -> dict[str, Any]:
 
 def relationship(source: str, target: str, tlp: TLP | None = None, **kw: Any) -> dict[str, Any]:
     obj: dict[str, Any] = {
-        "type": "relationship", "spec_version": "2.1", "id": kw.pop("id", None) or sid("relationship"),
-        "created": TS, "modified": kw.pop("modified", TS), "relationship_type": "indicates",
-        "source_ref": source, "target_ref": target,
+        "type": "relationship",
+        "spec_version": "2.1",
+        "id": kw.pop("id", None) or sid("relationship"),
+        "created": TS,
+        "modified": kw.pop("modified", TS),
+        "relationship_type": "indicates",
+        "source_ref": source,
+        "target_ref": target,
     }
     if tlp is not None:
         obj["object_marking_refs"] = [EMIT_ID[tlp]]
@@ -47,8 +59,13 @@ def relationship(source: str, target: str, tlp: TLP | None = None, **kw: Any) ->
 
 def malware(name: str, tlp: TLP | None = None, **kw: Any) -> dict[str, Any]:
     obj: dict[str, Any] = {
-        "type": "malware", "spec_version": "2.1", "id": kw.pop("id", None) or sid("malware"), "created": TS,
-        "modified": kw.pop("modified", TS), "name": name, "is_family": True,
+        "type": "malware",
+        "spec_version": "2.1",
+        "id": kw.pop("id", None) or sid("malware"),
+        "created": TS,
+        "modified": kw.pop("modified", TS),
+        "name": name,
+        "is_family": True,
     }
     if tlp is not None:
         obj["object_marking_refs"] = [EMIT_ID[tlp]]
@@ -58,8 +75,14 @@ def malware(name: str, tlp: TLP | None = None, **kw: Any) -> dict[str, Any]:
 
 def report(refs: list[str], tlp: TLP | None = None, **kw: Any) -> dict[str, Any]:
     obj: dict[str, Any] = {
-        "type": "report", "spec_version": "2.1", "id": kw.pop("id", None) or sid("report"), "created": TS,
-        "modified": kw.pop("modified", TS), "name": "case report", "published": TS, "object_refs": refs,
+        "type": "report",
+        "spec_version": "2.1",
+        "id": kw.pop("id", None) or sid("report"),
+        "created": TS,
+        "modified": kw.pop("modified", TS),
+        "name": "case report",
+        "published": TS,
+        "object_refs": refs,
     }
     if tlp is not None:
         obj["object_marking_refs"] = [EMIT_ID[tlp]]

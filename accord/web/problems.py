@@ -36,7 +36,9 @@ def install(app: FastAPI) -> None:
         for e in exc.errors():
             field = ".".join(str(p) for p in e.get("loc", ()))
             problems.append({"detail": e.get("msg", "invalid"), "where": {"field": field}})
-        first: dict[str, Any] = problems[0] if problems else {"detail": "invalid request", "where": {"field": ""}}
+        first: dict[str, Any] = (
+            problems[0] if problems else {"detail": "invalid request", "where": {"field": ""}}
+        )
         where: dict[str, Any] = first["where"]
         return problem(
             422, "Invalid input", f"{first['detail']} ({where['field']})", where=where, problems=problems

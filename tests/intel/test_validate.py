@@ -334,6 +334,12 @@ REFUSED: list[tuple[str, dict[str, Any], str, str]] = [
         "type",
     ),
     ("indicator", {"created_by_ref": ""}, "created_by_ref", "is not a STIX identifier"),  # only x_ may be ''
+    (
+        "indicator",
+        {"created_by_ref": "ab--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"},
+        "created_by_ref",
+        "valid STIX type",
+    ),
     ("indicator", {"object_marking_refs": GREEN}, "object_marking_refs", "must be a list"),
     ("indicator", {"object_marking_refs": [IDENTITY]}, "object_marking_refs", "'marking-definition--'"),
     ("indicator", {"object_marking_refs": [GREEN, "x"]}, "object_marking_refs", "'object_marking_refs'[1]"),

@@ -55,8 +55,16 @@ BAD_OBJECTS: list[tuple[str, dict[str, Any], str]] = [
     ("modified before created", dict(GOOD, modified="2020-01-01T00:00:00Z"), "modified"),
     ("wrong type for confidence", dict(GOOD, confidence="high"), "confidence"),
     ("invalid pattern", dict(GOOD, pattern="[ipv4-addr:value = '1.2.3.4'"), "pattern"),
-    ("invalid SCO value", {"type": "ipv4-addr", "spec_version": "2.1",
-                           "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd", "value": "999.1.1.1"}, "value"),
+    (
+        "invalid SCO value",
+        {
+            "type": "ipv4-addr",
+            "spec_version": "2.1",
+            "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd",
+            "value": "999.1.1.1",
+        },
+        "value",
+    ),
     (
         "unknown TLP marking definition",
         {
@@ -230,8 +238,11 @@ def test_lookup_rejects_oversize_and_wrong_types(api: dict[str, Any]) -> None:
 def test_invalid_value_in_a_valid_pattern_is_stored_not_indexed_and_reported(api: dict[str, Any]) -> None:
     """The OASIS APT1 example has `[domain-name:value = 'domain autuo.xicp.net']`: the pattern is
     well-formed STIX, the value is not a domain. Keep the object, index nothing false, say so."""
-    odd = dict(GOOD, id="indicator--4e4c4ad7-4909-456a-b6fa-e24a6f682a40",
-               pattern="[ipv4-addr:value = '999.1.1.1'] OR [ipv4-addr:value = '192.0.2.33']")
+    odd = dict(
+        GOOD,
+        id="indicator--4e4c4ad7-4909-456a-b6fa-e24a6f682a40",
+        pattern="[ipv4-addr:value = '999.1.1.1'] OR [ipv4-addr:value = '192.0.2.33']",
+    )
     resp = submit(api, json.dumps(bundle([odd])))
     assert resp.status_code == 201, resp.text
     body = resp.json()
