@@ -125,8 +125,8 @@ def main() -> None:
             f"{rate / anchor:,.0f}× | {peak / 2**20:,.0f} MiB |"
         )
         print(rows[-1], flush=True)
-    body = f"""Import of a generated bundle of {args.count:,} indicators ({size_mb:,.0f} MiB; a quarter each IPv4,
-domain, SHA-256 and URL patterns, TLP:GREEN) end to end with `accord import` — streamed, validated,
+    body = f"""Import of a generated bundle of {args.count:,} indicators ({size_mb:,.0f} MiB; a quarter each
+IPv4, domain, SHA-256 and URL patterns, TLP:GREEN) end to end with `accord import` — streamed, validated,
 patterns parsed, stored, observable values indexed, in one transaction — in a fresh database. Time
 is wall-clock for the whole command (process start included); memory is the peak RSS of the
 command's process tree (the importer and its worker process). Anchor: `stix2.parse` (OASIS
