@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, Protocol, TextIO, cast
 
 from accord.errors import InvalidInput
-from accord.intel.validate import id_problem
+from accord.intel.validate import id_problem, json_type
 
 __all__ = ["SupportsRead", "iter_bundle"]
 
@@ -233,7 +233,7 @@ class _Stream:
                 obj, pos, end = self.value(index)
                 buf = self.buf
             if type(obj) is not dict:
-                raise self.error(f"objects[{index}] is not a JSON object but {_json_kind(obj)}", pos, index)
+                raise self.error(f"objects[{index}] is not a JSON object but {json_type(obj)}", pos, index)
             raw = buf[pos:end]
             n = len(buf)
             p = end
@@ -273,20 +273,6 @@ class _Stream:
             self.pos = p
             found = "end of input" if c == "" else repr(c)
             raise self.error(f"malformed JSON: expecting ',' or ']', found {found}", p, index)
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
 
 
 def _check_bundle_head(s: _Stream, top: dict[str, Any], at: int) -> None:
@@ -365,7 +351,7 @@ def iter_bundle(
         elif top.get("type") == "bundle":
             # A bundle without objects yields nothing; one whose `objects` is no array is an error.
             if "objects" in top:
-                kind = _json_kind(top["objects"])
+                kind = json_type(top["objects"])
                 raise s.error(f"the bundle's 'objects' must be an array, not {kind}", s.pos)
             _check_bundle_head(s, top, s.pos)
         else:

@@ -200,7 +200,7 @@ def is_identifier(value: Any, type_: str | None = None) -> bool:
 def id_problem(value: Any, type_: str | None = None) -> str | None:
     """Why `value` is not a STIX identifier (of `type_`), as a phrase; None if it is one."""
     if type(value) is not str:
-        return f"must be a string identifier, not {_json_type(value)}"
+        return f"must be a string identifier, not {json_type(value)}"
     if is_identifier(value, type_):
         return None
     head, sep, uuid = value.rpartition("--")
@@ -217,7 +217,8 @@ def id_problem(value: Any, type_: str | None = None) -> str | None:
     return "does not end in an RFC 4122 UUID (version 1-5, variant 8, 9, a or b)"
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """How an error message names the JSON type of a value."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -279,7 +280,7 @@ def _check_custom_ref(key: str, value: Any) -> str | None:
 
 def _check_refs(key: str, value: Any) -> str | None:
     if type(value) is not list:
-        return f"{key!r} must be a list of STIX identifiers, not {_json_type(value)}"
+        return f"{key!r} must be a list of STIX identifiers, not {json_type(value)}"
     for i, ref in enumerate(value):
         if not _good_id(ref):
             return f"{key!r}[{i}] {id_problem(ref)}: {_show(ref)}"
@@ -288,7 +289,7 @@ def _check_refs(key: str, value: Any) -> str | None:
 
 def _check_marking_refs(key: str, value: Any) -> str | None:
     if type(value) is not list:
-        return f"{key!r} must be a list of marking-definition identifiers, not {_json_type(value)}"
+        return f"{key!r} must be a list of marking-definition identifiers, not {json_type(value)}"
     for i, ref in enumerate(value):
         if not (_good_id(ref) and ref.startswith("marking-definition--")):
             return f"{key!r}[{i}] {id_problem(ref, 'marking-definition')}: {_show(ref)}"
@@ -300,7 +301,7 @@ def _check_bool(key: str, value: Any) -> str | None:
 
 
 def _check_str(key: str, value: Any) -> str | None:
-    return None if type(value) is str else f"{key!r} must be a string, not {_json_type(value)}"
+    return None if type(value) is str else f"{key!r} must be a string, not {json_type(value)}"
 
 
 def _check_confidence(key: str, value: Any) -> str | None:
@@ -317,10 +318,10 @@ def _check_str_list(key: str, value: Any) -> str | None:
 
 def _check_external_references(key: str, value: Any) -> str | None:
     if type(value) is not list:
-        return f"{key!r} must be a list of external references, not {_json_type(value)}"
+        return f"{key!r} must be a list of external references, not {json_type(value)}"
     for i, ref in enumerate(value):
         if type(ref) is not dict:
-            return f"{key!r}[{i}] must be an object, not {_json_type(ref)}"
+            return f"{key!r}[{i}] must be an object, not {json_type(ref)}"
         if type(ref.get("source_name")) is not str:
             return f"{key!r}[{i}] needs a string 'source_name'"
     return None
@@ -328,10 +329,10 @@ def _check_external_references(key: str, value: Any) -> str | None:
 
 def _check_granular_markings(key: str, value: Any) -> str | None:
     if type(value) is not list:
-        return f"{key!r} must be a list of granular markings, not {_json_type(value)}"
+        return f"{key!r} must be a list of granular markings, not {json_type(value)}"
     for i, gm in enumerate(value):
         if type(gm) is not dict:
-            return f"{key!r}[{i}] must be an object, not {_json_type(gm)}"
+            return f"{key!r}[{i}] must be an object, not {json_type(gm)}"
         selectors = gm.get("selectors")
         if not (type(selectors) is list and selectors and all(type(s) is str for s in selectors)):
             return f"{key!r}[{i}] needs 'selectors', a non-empty list of strings"
@@ -348,10 +349,10 @@ def _check_granular_markings(key: str, value: Any) -> str | None:
 
 def _check_extensions(key: str, value: Any) -> str | None:
     if type(value) is not dict:
-        return f"{key!r} must be an object, not {_json_type(value)}"
+        return f"{key!r} must be an object, not {json_type(value)}"
     for name, ext in value.items():
         if type(ext) is not dict:
-            return f"{key!r}[{name!r}] must be an object, not {_json_type(ext)}"
+            return f"{key!r}[{name!r}] must be an object, not {json_type(ext)}"
     return None
 
 
@@ -667,7 +668,7 @@ def check_object(obj: Any, index: int | None = None) -> Checked:
     label: str | None = f"#{index}" if index is not None else None
     try:
         if type(obj) is not dict:
-            raise _Bad(None, f"a STIX object must be a JSON object, not {_json_type(obj)}")
+            raise _Bad(None, f"a STIX object must be a JSON object, not {json_type(obj)}")
         typ = obj.get("type")
         if typ is None:
             raise _Bad("type", "'type' is required")
