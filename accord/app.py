@@ -17,7 +17,7 @@ from accord.db import Database
 from accord.db.schema import membership, user
 from accord.errors import InvalidInput, NotFound, Problem
 from accord.intel import query
-from accord.intel.prepare import Parsed, Prepared, prepare_batches, prepare_file_in_worker
+from accord.intel.prepare import Parsed, Prepared, gc_paused, prepare_batches, prepare_file_in_worker
 from accord.intel.store import IntelStore, SubmitResult
 from accord.intel.tlp import TLP
 from accord.members.auth import Limiter, viewer_for
@@ -144,7 +144,7 @@ class Accord:
         progress: Callable[[int], None] | None = None,
         what: str = "",
     ) -> SubmitResult:
-        with self.db.write() as conn:
+        with gc_paused(), self.db.write() as conn:
             result = self.store.submit_prepared(
                 conn, viewer, batches, default_tlp=default_tlp, share=share, progress=progress
             )
