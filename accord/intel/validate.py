@@ -512,6 +512,20 @@ def _rule_sighting(obj: dict[str, Any]) -> None:
     _count(obj, "count", 0)
 
 
+# STIX 2.1 §5.1: a relationship's ends MUST be SDOs or SCOs (never an SRO, bundle, language content
+# or marking). This also keeps the policy's "both ends hidden" rule one level deep.
+_NOT_RELATIONSHIP_ENDS = frozenset(
+    {"relationship", "sighting", "bundle", "language-content", "marking-definition", "extension-definition"}
+)
+
+
+def _rule_relationship(obj: dict[str, Any]) -> None:
+    for key in ("source_ref", "target_ref"):
+        end_type = obj[key].split("--", 1)[0]
+        if end_type in _NOT_RELATIONSHIP_ENDS:
+            raise _Bad(key, f"{key!r} must point at an SDO or SCO, not a {end_type}: {_show(obj[key])}")
+
+
 def _number(obj: dict[str, Any], key: str, low: float, high: float) -> bool:
     value = obj.get(key)
     if value is None:
@@ -608,6 +622,7 @@ _RULES: dict[str, Callable[[dict[str, Any]], None]] = {
     "observed-data": _rule_observed_data,
     "opinion": _rule_opinion,
     "sighting": _rule_sighting,
+    "relationship": _rule_relationship,
     "location": _rule_location,
     "extension-definition": _rule_extension_definition,
     "network-traffic": _rule_network_traffic,

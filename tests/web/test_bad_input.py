@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from stix_factory import bundle, indicator, ip_indicator, malware
+from stix_factory import bundle, indicator, ip_indicator, malware, relationship
 
 from accord.db.schema import observable, stix_object
 from accord.intel.tlp import TLP
@@ -80,6 +80,11 @@ BAD_OBJECTS: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("bad refs", dict(GOOD, object_marking_refs=["not-a-ref"]), "object_marking_refs"),
     ("spec_version 2.0 in a 2.1 object", dict(GOOD, spec_version="2.0"), "spec_version"),
+    (
+        "relationship between relationships",
+        relationship("relationship--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", GOOD["id"], TLP.GREEN),
+        "source_ref",
+    ),
 ]
 
 
