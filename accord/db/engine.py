@@ -54,7 +54,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA cache_size=-200000")
+            cur.execute("PRAGMA cache_size=-100000")  # 100 MB
             cur.execute("PRAGMA temp_store=MEMORY")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()

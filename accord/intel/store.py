@@ -63,7 +63,6 @@ class _Submission:
     result: SubmitResult = field(default_factory=SubmitResult)
     problems: list[Problem] = field(default_factory=list)
     audiences: dict[str | None, int] = field(default_factory=dict)  # by TLP value
-    seen: dict[tuple[str, int], bytes] = field(default_factory=dict)
 
     @property
     def default_tlp_value(self) -> str | None:
@@ -154,16 +153,21 @@ class IntelStore:
 
     @staticmethod
     def _dedupe(batch: list[Prepared | Problem], sub: _Submission) -> list[Prepared]:
-        """Collect problems; drop identical repeats inside the submission, refuse different ones."""
+        """Collect problems; drop identical repeats inside the batch, refuse different ones.
+
+        Repeats across batches need no memory here: the earlier batch is stored by then, so the
+        later copy meets it as a stored version (identical: unchanged; different: refused).
+        """
         pending: list[Prepared] = []
+        seen: dict[tuple[str, int], bytes] = {}
         for item in batch:
             if isinstance(item, Problem):
                 sub.problems.append(item)
                 continue
             key = (item.id, item.modified_us)
-            earlier = sub.seen.get(key)
+            earlier = seen.get(key)
             if earlier is None:
-                sub.seen[key] = item.hash
+                seen[key] = item.hash
                 pending.append(item)
             elif earlier != item.hash:
                 sub.problems.append(
