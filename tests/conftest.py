@@ -29,6 +29,16 @@ def shared_data(*parts: str) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`slow` tests run only with ACCORD_SLOW=1: deselected (not skipped) otherwise."""
+    if os.environ.get("ACCORD_SLOW") == "1":
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
 @pytest.fixture
 def database_url(tmp_path: Path) -> Iterator[str]:
     if not PG_URL:

@@ -106,7 +106,8 @@ def counts_by(conn: Connection, policy: Policy, viewer: Viewer, column: str) -> 
     """Counts of visible objects grouped by `type` or `tlp`."""
     sub = _filtered(policy, viewer, ListFilter()).subquery()
     col = sub.c[column]
-    return {str(k): int(n) for k, n in conn.execute(select(col, func.count()).group_by(col).order_by(col))}
+    rows = conn.execute(select(col, func.count()).group_by(col).order_by(col))
+    return {"none" if k is None else str(k): int(n) for k, n in rows}
 
 
 def versions(conn: Connection, policy: Policy, viewer: Viewer, stix_id: str) -> list[Any]:

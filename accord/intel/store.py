@@ -308,15 +308,21 @@ class IntelStore:
             if newest_own.revoked and p.modified_us > newest_own.modified_us:
                 problems.append(Problem("this object was revoked; no newer version may follow", where))
                 return False
-        if p.id in others_visible:
-            # Another organisation's object that the submitter can see: never version it for them.
-            foreign = [r for r in rows if r.producer_org_id != producer_org_id]
-            if any(r.modified_us == p.modified_us and r.content_hash == p.hash for r in foreign):
+        foreign = [r for r in rows if r.producer_org_id != producer_org_id]
+        if foreign and p.modified_us:
+            # A versioned object (SDO/SRO) belongs to the organisation that first stored it: no one
+            # else may add versions, visible or not (else they could supersede what its readers
+            # see). This tells the submitter that an id it already knows is taken, nothing more.
+            if p.id in others_visible and any(
+                r.modified_us == p.modified_us and r.content_hash == p.hash for r in foreign
+            ):
                 return False  # the same thing, already known: a no-op
             problems.append(
                 Problem(
-                    "this object belongs to another organisation; only its producer may version it", where
+                    "this id belongs to another organisation's object; only its producer may version it",
+                    where,
                 )
             )
             return False
+        # Cyber-observables (no versions; ids derived from their values) are held per producer.
         return True

@@ -79,17 +79,36 @@ def test_another_org_may_not_version_what_it_sees(two: Any) -> None:
     assert two.app.get_object(b, original["id"])["object"]["name"] == "Guildma"
 
 
-def test_an_org_cannot_probe_or_shadow_what_it_cannot_see(two: Any) -> None:
-    """A second org submitting an id it cannot see keeps its own copy: no error reveals the other."""
+def test_an_org_may_not_version_an_object_it_cannot_see(two: Any) -> None:
+    """Otherwise Beta could supersede what Alpha's readers get as the newest version of Alpha's object."""
     secret = ip_indicator("198.51.100.1", TLP.AMBER)
     two.app.submit(two.viewer("a@alpha.example"), parsed([secret]))
     b = two.viewer("b@beta.example")
-    mine = dict(secret, name="beta's own", object_marking_refs=[])
-    result = two.app.submit(b, parsed([mine]))
-    assert result.stored == 1
-    assert two.app.get_object(b, secret["id"])["object"]["name"] == "beta's own"
-    a_view = two.app.get_object(two.viewer("a@alpha.example"), secret["id"])["object"]
-    assert "name" not in a_view  # Alpha still sees its own, not Beta's (AMBER+STRICT for Beta)
+    newer = dict(secret, modified="2025-01-01T00:00:00.000Z", name="beta's", object_marking_refs=[])
+    with pytest.raises(BatchRefused) as refused:
+        two.app.submit(b, parsed([newer]))
+    assert "only its producer" in refused.value.problems[0].detail
+    with pytest.raises(NotFound):
+        two.app.get_object(b, secret["id"])
+    assert "name" not in two.app.get_object(two.viewer("a@alpha.example"), secret["id"])["object"]
+
+
+def test_observables_are_held_per_producer(two: Any) -> None:
+    """An SCO's id is derived from its value: two organisations hold the same IP with their own TLP."""
+    sco = {
+        "type": "ipv4-addr",
+        "spec_version": "2.1",
+        "id": "ipv4-addr--ff26c055-6336-5bc5-b98d-13d6226742dd",
+        "value": "198.51.100.3",
+    }
+    amber = dict(sco, object_marking_refs=["marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"])
+    two.app.submit(two.viewer("a@alpha.example"), parsed([amber]))
+    b = two.viewer("b@beta.example")
+    with pytest.raises(NotFound):
+        two.app.get_object(b, sco["id"])
+    assert two.app.submit(b, parsed([sco])).stored == 1
+    assert two.app.get_object(b, sco["id"])["producer"]["name"] == "Beta"
+    assert two.app.get_object(two.viewer("a@alpha.example"), sco["id"])["producer"]["name"] == "Alpha"
 
 
 def test_nothing_of_a_refused_submission_is_stored(two: Any) -> None:
