@@ -9,11 +9,13 @@ from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Engine, Table, inspect
 
-from accord.db.engine import is_sqlite, make_engine
+from accord.db.engine import CACHE_KB, is_sqlite, make_engine
+
+BULK_CACHE_KB = 400_000  # 400 MB while a bulk import runs
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-__all__ = ["Database", "bulk_insert", "is_sqlite", "make_engine", "new_id"]
+__all__ = ["Database", "bulk_insert", "is_sqlite", "make_engine", "new_id", "tuned_for_bulk"]
 
 
 def new_id(result: CursorResult[object]) -> int:
@@ -24,20 +26,44 @@ def new_id(result: CursorResult[object]) -> int:
 
 
 def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """executemany straight to the driver, rows as tuples in `columns` order: SQLAlchemy's per-row
-    parameter processing costs more than SQLite's own insert on the ingest path. Values must
-    already be what the driver takes (str, int, bool, bytes, None)."""
+    """Rows (tuples in `columns` order) straight to the driver: COPY on PostgreSQL, executemany on
+    SQLite. SQLAlchemy's per-row parameter processing would cost more than the database's own
+    insert on the ingest path. Values must be what the driver takes (str, int, bool, bytes, None)."""
     if not rows:
         return
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.cursor()
+        names = ", ".join(f'"{c}"' for c in columns)
+        with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     compiled = table.insert().compile(dialect=conn.dialect, column_keys=list(columns))
-    if compiled.positional:
-        where = {name: i for i, name in enumerate(columns)}
-        order = [where[name] for name in compiled.positiontup or []]
-        if order != list(range(len(columns))):
-            rows = [tuple(r[i] for i in order) for r in rows]
-        conn.exec_driver_sql(str(compiled), rows)
-    else:
-        conn.exec_driver_sql(str(compiled), [dict(zip(columns, r, strict=True)) for r in rows])
+    where = {name: i for i, name in enumerate(columns)}
+    order = [where[name] for name in compiled.positiontup or []]
+    if order != list(range(len(columns))):
+        rows = [tuple(r[i] for i in order) for r in rows]
+    conn.exec_driver_sql(str(compiled), rows)
+
+
+@contextmanager
+def tuned_for_bulk(conn: Connection) -> Iterator[None]:
+    """Settings for one bulk write transaction.
+
+    SQLite: a larger page cache while the random-order indexes (ids, values) grow, then back.
+    PostgreSQL: rows inserted in this transaction have no statistics yet, so the planner would
+    seq-scan a growing table for every batch's "which of these ids exist" (quadratic); index scans
+    are always right for those lookups.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        yield
+        return
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KB}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{CACHE_KB}")
 
 
 class Database:

@@ -10,6 +10,8 @@ from sqlalchemy.engine import make_url
 
 from accord.errors import InvalidInput
 
+CACHE_KB = 64_000  # SQLite page cache per connection (64 MB); bulk imports raise it for their transaction
+
 
 def _no_nul(params: Any) -> None:
     values = params.values() if isinstance(params, dict) else params
@@ -54,7 +56,7 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA cache_size=-100000")  # 100 MB
+            cur.execute(f"PRAGMA cache_size=-{CACHE_KB}")
             cur.execute("PRAGMA temp_store=MEMORY")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()

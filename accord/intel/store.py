@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
-from accord.db import bulk_insert
+from accord.db import bulk_insert, tuned_for_bulk
 from accord.db.schema import observable as observable_table
 from accord.db.schema import org, stix_object
 from accord.errors import BatchRefused, Forbidden, Problem
@@ -74,12 +74,18 @@ def _allocate_pks(conn: Connection, n: int) -> list[int]:
     SQLite would run row by row). The caller holds the write transaction: on SQLite that is the
     database lock; on PostgreSQL the sequence hands out distinct blocks to concurrent writers."""
     if conn.dialect.name == "postgresql":
-        return list(
-            conn.exec_driver_sql(
-                "SELECT nextval(pg_get_serial_sequence('stix_object', 'pk')) FROM generate_series(1, %(n)s)",
+        # Take a block of n values from the sequence in one step; the short advisory lock keeps
+        # another writer's block from interleaving between nextval and setval.
+        conn.exec_driver_sql("SELECT pg_advisory_lock(7311)")
+        try:
+            last = conn.exec_driver_sql(
+                "SELECT setval(pg_get_serial_sequence('stix_object', 'pk'),"
+                " nextval(pg_get_serial_sequence('stix_object', 'pk')) + %(n)s - 1)",
                 {"n": n},
-            ).scalars()
-        )
+            ).scalar_one()
+        finally:
+            conn.exec_driver_sql("SELECT pg_advisory_unlock(7311)")
+        return list(range(last - n + 1, last + 1))
     top = conn.execute(select(func.max(stix_object.c.pk))).scalar() or 0
     return list(range(top + 1, top + 1 + n))
 
@@ -130,14 +136,15 @@ class IntelStore:
         """
         self._check_submitter(conn, viewer)
         sub = _Submission(viewer, default_tlp, share, now_micros())
-        for batch in batches:
-            pending = self._dedupe(batch, sub)
-            if not sub.problems:
-                self._store_batch(conn, pending, sub)
-            if progress is not None:
-                progress(len(batch))
-            if len(sub.problems) >= MAX_PROBLEMS:
-                break
+        with tuned_for_bulk(conn):
+            for batch in batches:
+                pending = self._dedupe(batch, sub)
+                if not sub.problems:
+                    self._store_batch(conn, pending, sub)
+                if progress is not None:
+                    progress(len(batch))
+                if len(sub.problems) >= MAX_PROBLEMS:
+                    break
         if sub.problems:
             raise BatchRefused(sub.problems[:MAX_PROBLEMS])
         return sub.result
