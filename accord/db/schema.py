@@ -173,7 +173,8 @@ stix_object = Table(
     UniqueConstraint("stix_id", "modified_us", "producer_org_id", name="uq_stix_object_version"),
     Index("ix_stix_object_added", "date_added_us", "pk"),
     Index("ix_stix_object_type_added", "type", "date_added_us"),
-    Index("ix_stix_object_audience", "audience_id"),
+    # No index on audience_id on purpose: visibility is a filter, never a way in; with one, planners
+    # drive queries from it (scanning every visible object) instead of from ids, values or dates.
 )
 
 observable = Table(

@@ -153,7 +153,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('stix_object', schema=None) as batch_op:
         batch_op.create_index('ix_stix_object_added', ['date_added_us', 'pk'], unique=False)
-        batch_op.create_index('ix_stix_object_audience', ['audience_id'], unique=False)
         batch_op.create_index('ix_stix_object_type_added', ['type', 'date_added_us'], unique=False)
 
     op.create_table('audience_group',
@@ -210,7 +209,6 @@ def downgrade() -> None:
     op.drop_table('audience_group')
     with op.batch_alter_table('stix_object', schema=None) as batch_op:
         batch_op.drop_index('ix_stix_object_type_added')
-        batch_op.drop_index('ix_stix_object_audience')
         batch_op.drop_index('ix_stix_object_added')
 
     op.drop_table('stix_object')
