@@ -26,6 +26,8 @@ from accord.members.service import Members
 from accord.policy import NO_SHARE, Policy, Share
 from accord.settings import Settings
 
+BYTES_PER_OBJECT = 400  # a typical STIX indicator's JSON: sizes a file import before it is read
+
 
 class Accord:
     def __init__(self, settings: Settings) -> None:
@@ -131,7 +133,12 @@ class Accord:
                 yield batch
 
         return self.submit_batches(
-            viewer, batches(), default_tlp=default_tlp, share=share, what=f"file:{os.path.basename(path)}"
+            viewer,
+            batches(),
+            default_tlp=default_tlp,
+            share=share,
+            what=f"file:{os.path.basename(path)}",
+            expected=os.path.getsize(path) // BYTES_PER_OBJECT,
         )
 
     def submit_batches(
@@ -143,10 +150,17 @@ class Accord:
         share: Share = NO_SHARE,
         progress: Callable[[int], None] | None = None,
         what: str = "",
+        expected: int = 0,
     ) -> SubmitResult:
         with gc_paused(), self.db.write() as conn:
             result = self.store.submit_prepared(
-                conn, viewer, batches, default_tlp=default_tlp, share=share, progress=progress
+                conn,
+                viewer,
+                batches,
+                default_tlp=default_tlp,
+                share=share,
+                progress=progress,
+                expected=expected,
             )
             audit.record(
                 conn,

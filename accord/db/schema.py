@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -186,7 +187,13 @@ observable = Table(
     Column("ip_lo", LargeBinary(16)),
     Column("ip_hi", LargeBinary(16)),
     Index("ix_observable_value", "value"),
-    Index("ix_observable_ip", "ip_lo"),
+    # Only IP rows carry a range: a partial index keeps the others (most rows) out of it.
+    Index(
+        "ix_observable_ip",
+        "ip_lo",
+        sqlite_where=text("ip_lo IS NOT NULL"),
+        postgresql_where=text("ip_lo IS NOT NULL"),
+    ),
     Index("ix_observable_object", "object_pk"),
 )
 

@@ -118,12 +118,18 @@ def _worker(path: str, out: Any, size: int) -> None:
     try:
         with open(path, "rb") as fp:
             for batch in prepare_batches(iter_bundle(fp), size):
-                out.put(("batch", batch, fp.tell()))
+                # Plain tuples cross the pipe: unpickling a NamedTuple calls Python code per object.
+                plain = [tuple(item) if isinstance(item, Prepared) else item for item in batch]
+                out.put(("batch", plain, fp.tell()))
         out.put((_DONE, None, None))
     except AccordError as exc:
         out.put(("error", (type(exc).__name__, exc.detail, exc.where), None))
     except Exception as exc:  # reported to the parent, which raises it there
         out.put(("crash", f"{type(exc).__name__}: {exc}", None))
+
+
+def _as_prepared(item: Any) -> Prepared | Problem:
+    return item if isinstance(item, Problem) else Prepared._make(item)
 
 
 def prepare_file_in_worker(path: str, size: int = BATCH) -> Iterator[tuple[list[Prepared | Problem], int]]:
@@ -151,7 +157,7 @@ def prepare_file_in_worker(path: str, size: int = BATCH) -> Iterator[tuple[list[
                 raise InvalidInput(detail, **where)
             if kind == "crash":
                 raise RuntimeError(f"the import worker failed: {payload}")
-            yield payload, offset
+            yield [_as_prepared(item) for item in payload], offset
     finally:
         if proc.is_alive():
             proc.terminate()

@@ -234,7 +234,7 @@ def lookup(conn: Connection, policy: Policy, viewer: Viewer, values: list[str]) 
         hits += conn.execute(base.where(observable.c.value.in_(exact_list[start : start + 500]))).all()
     for start in range(0, len(net_list), 500):
         hits += conn.execute(
-            base.where(observable.c.ip_lo.in_(net_list[start : start + 500]), observable.c.ip_hi.is_not(None))
+            base.where(observable.c.ip_lo.is_not(None), observable.c.ip_lo.in_(net_list[start : start + 500]))
         ).all()
     renderer = Renderer(conn, policy, viewer)
     out = []
