@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=1_000_000)
     ap.add_argument("--sample", type=int, default=3000)
     ap.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    ap.add_argument("--runs", type=int, default=1, help="imports per engine (median reported)")
+    ap.add_argument("--runs", type=int, default=3, help="imports per engine (median reported)")
     args = ap.parse_args()
 
     path = bundle_file(args.count)
@@ -120,8 +120,10 @@ def main() -> None:
         secs = statistics.median(r[0] for r in results)
         peak = max(r[1] for r in results)
         rate = args.count / secs
+        runs = ", ".join(f"{r[0]:.1f}" for r in results)
         rows.append(
-            f"| Accord on {engine_name} | {args.count:,} | {secs:.1f} s | **{rate:,.0f}/s** | "
+            f"| Accord on {engine_name} (median of {len(results)}: {runs} s) | {args.count:,} | "
+            f"{secs:.1f} s | **{rate:,.0f}/s** | "
             f"{rate / anchor:,.0f}× | {peak / 2**20:,.0f} MiB |"
         )
         print(rows[-1], flush=True)
