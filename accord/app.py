@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -15,13 +16,13 @@ from sqlalchemy import select
 from accord import audit
 from accord.db import Database
 from accord.db.schema import membership, user
-from accord.errors import InvalidInput, NotFound, Problem
+from accord.errors import InvalidInput, Problem
 from accord.intel import query
 from accord.intel.prepare import Parsed, Prepared, gc_paused, prepare_batches, prepare_file_in_worker
 from accord.intel.store import IntelStore, SubmitResult
 from accord.intel.tlp import TLP
 from accord.members.auth import Limiter, viewer_for
-from accord.members.model import OPERATOR, Viewer
+from accord.members.model import Viewer
 from accord.members.service import Members
 from accord.policy import NO_SHARE, Policy, Share
 from accord.settings import Settings
@@ -63,8 +64,6 @@ class Accord:
             if disabled:
                 raise InvalidInput(f"the account {email} is disabled")
             v = viewer_for(conn, user_id, org_id)
-        from dataclasses import replace
-
         return replace(v, source=source)
 
     def resolve_share(self, viewer: Viewer, specs: Iterable[str]) -> Share:
@@ -237,5 +236,3 @@ class Accord:
 def create_app(settings: Settings | None = None) -> Accord:
     return Accord(settings or Settings.from_env())
 
-
-__all__ = ["OPERATOR", "Accord", "NotFound", "create_app"]
