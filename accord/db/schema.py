@@ -187,12 +187,13 @@ observable = Table(
     Column("ip_lo", LargeBinary(16)),
     Column("ip_hi", LargeBinary(16)),
     Index("ix_observable_value", "value"),
-    # Only IP rows carry a range: a partial index keeps the others (most rows) out of it.
+    # Networks (CIDRs) only: single addresses are found by value. A lookup probes this index with
+    # every network that could contain an address, so keeping it small keeps lookups fast.
     Index(
-        "ix_observable_ip",
+        "ix_observable_network",
         "ip_lo",
-        sqlite_where=text("ip_lo IS NOT NULL"),
-        postgresql_where=text("ip_lo IS NOT NULL"),
+        sqlite_where=text("ip_lo <> ip_hi"),
+        postgresql_where=text("ip_lo <> ip_hi"),
     ),
     Index("ix_observable_object", "object_pk"),
 )

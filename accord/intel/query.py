@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, func, or_, select, text
 
 from accord.db.schema import observable, org, stix_object
 from accord.errors import InvalidInput, NotFound
@@ -198,6 +198,10 @@ def export(
         yield marking_definition(level)
 
 
+# The partial index's own condition, spelled the same so both planners can use that index.
+NETWORK_ROWS = text("observable.ip_lo <> observable.ip_hi")
+
+
 def lookup(conn: Connection, policy: Policy, viewer: Viewer, values: list[str]) -> list[dict[str, Any]]:
     """For each value: what visible, unrevoked objects name it, exactly, by CIDR or by parent domain."""
     parsed: list[tuple[str, obs.Observable | None]] = [(v, obs.try_normalise(v)) for v in values]
@@ -228,13 +232,15 @@ def lookup(conn: Connection, policy: Policy, viewer: Viewer, values: list[str]) 
         .select_from(observable.join(stix_object, stix_object.c.pk == observable.c.object_pk))
         .where(policy.latest_visible(viewer), stix_object.c.revoked.is_(False))
     )
-    hits: list[Any] = []
+    by_value: dict[str, list[Any]] = {}
     exact_list, net_list = sorted(exact), sorted(networks)
     for start in range(0, len(exact_list), 500):
-        hits += conn.execute(base.where(observable.c.value.in_(exact_list[start : start + 500]))).all()
+        for h in conn.execute(base.where(observable.c.value.in_(exact_list[start : start + 500]))):
+            by_value.setdefault(h.value, []).append(h)
+    network_hits: list[Any] = []
     for start in range(0, len(net_list), 500):
-        hits += conn.execute(
-            base.where(observable.c.ip_lo.is_not(None), observable.c.ip_lo.in_(net_list[start : start + 500]))
+        network_hits += conn.execute(
+            base.where(NETWORK_ROWS, observable.c.ip_lo.in_(net_list[start : start + 500]))
         ).all()
     renderer = Renderer(conn, policy, viewer)
     out = []
@@ -246,10 +252,20 @@ def lookup(conn: Connection, policy: Policy, viewer: Viewer, values: list[str]) 
             "matches": [],
         }
         if o is not None:
+            found = [("exact", h) for h in by_value.get(o.value, ())]
+            if o.kind == "domain":
+                found += [
+                    ("parent-domain", h) for p in obs.parent_domains(o.value) for h in by_value.get(p, ())
+                ]
+            elif o.ip_lo is not None and o.ip_lo == o.ip_hi:
+                found += [
+                    ("cidr", h)
+                    for h in network_hits
+                    if h.kind == o.kind and bytes(h.ip_lo) <= o.ip_lo <= bytes(h.ip_hi)
+                ]
             seen: set[tuple[str, str]] = set()
-            for h in hits:
-                how = _match_kind(o, h)
-                if how is None or (h.stix_id, h.value) in seen:
+            for how, h in found:
+                if (h.stix_id, h.value) in seen:
                     continue
                 seen.add((h.stix_id, h.value))
                 entry["matches"].append(
@@ -266,15 +282,6 @@ def lookup(conn: Connection, policy: Policy, viewer: Viewer, values: list[str]) 
         entry["matches"].sort(key=lambda m: (m["match"], m["id"]))
         out.append(entry)
     return out
-
-
-def _match_kind(o: obs.Observable, h: Any) -> str | None:
-    if h.value == o.value:
-        return "exact"
-    if o.ip_lo is not None and h.ip_lo is not None and o.ip_lo == o.ip_hi:
-        if bytes(h.ip_lo) <= o.ip_lo <= bytes(h.ip_hi) and h.kind == o.kind:
-            return "cidr"
-        return None
     if o.kind == "domain" and h.kind == "domain" and o.value.endswith("." + h.value):
         return "parent-domain"
     return None

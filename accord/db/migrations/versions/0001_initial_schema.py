@@ -184,7 +184,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['object_pk'], ['stix_object.pk'], name=op.f('fk_observable_object_pk_stix_object'), ondelete='CASCADE')
     )
     with op.batch_alter_table('observable', schema=None) as batch_op:
-        batch_op.create_index('ix_observable_ip', ['ip_lo'], unique=False, sqlite_where=sa.text('ip_lo IS NOT NULL'), postgresql_where=sa.text('ip_lo IS NOT NULL'))
+        batch_op.create_index('ix_observable_network', ['ip_lo'], unique=False, sqlite_where=sa.text('ip_lo <> ip_hi'), postgresql_where=sa.text('ip_lo <> ip_hi'))
         batch_op.create_index('ix_observable_object', ['object_pk'], unique=False)
         batch_op.create_index('ix_observable_value', ['value'], unique=False)
 
@@ -196,7 +196,7 @@ def downgrade() -> None:
     with op.batch_alter_table('observable', schema=None) as batch_op:
         batch_op.drop_index('ix_observable_value')
         batch_op.drop_index('ix_observable_object')
-        batch_op.drop_index('ix_observable_ip', sqlite_where=sa.text('ip_lo IS NOT NULL'), postgresql_where=sa.text('ip_lo IS NOT NULL'))
+        batch_op.drop_index('ix_observable_network', sqlite_where=sa.text('ip_lo <> ip_hi'), postgresql_where=sa.text('ip_lo <> ip_hi'))
 
     op.drop_table('observable')
     with op.batch_alter_table('group_member', schema=None) as batch_op:
