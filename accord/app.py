@@ -235,4 +235,3 @@ class Accord:
 
 def create_app(settings: Settings | None = None) -> Accord:
     return Accord(settings or Settings.from_env())
-

@@ -68,12 +68,19 @@ ORGS: tuple[DemoOrg, ...] = (
     DemoOrg("krcert", "KrCERT/CC (demo)", "csirt", "KR", ("technology",)),
     DemoOrg("cert-fr", "CERT-FR (demo)", "csirt", "FR", ("government", "technology")),
     DemoOrg("mj", "Ministério da Justiça e Segurança Pública (demo)", "government", "BR", ("government",)),
-    DemoOrg("moi", "Ministry of Interior, Cybercrime Directorate (demo)", "government", "MA",
-            ("government",)),
-    DemoOrg("pn", "Policía Nacional, Unidad Central de Ciberdelincuencia (demo)", "law-enforcement", "ES",
-            ("law-enforcement",)),
-    DemoOrg("pf", "Polícia Federal, Crimes Cibernéticos (demo)", "law-enforcement", "BR",
-            ("law-enforcement",)),
+    DemoOrg(
+        "moi", "Ministry of Interior, Cybercrime Directorate (demo)", "government", "MA", ("government",)
+    ),
+    DemoOrg(
+        "pn",
+        "Policía Nacional, Unidad Central de Ciberdelincuencia (demo)",
+        "law-enforcement",
+        "ES",
+        ("law-enforcement",),
+    ),
+    DemoOrg(
+        "pf", "Polícia Federal, Crimes Cibernéticos (demo)", "law-enforcement", "BR", ("law-enforcement",)
+    ),
     DemoOrg("banco", "Banco Exemplo S.A.", "business", "BR", ("financial-services",)),
     DemoOrg("telecom", "Telecom Demo Africa", "business", "KE", ("telecommunications",)),
     DemoOrg("etl", "Example Threat Labs", "business", "SG", ("technology",)),
@@ -82,8 +89,9 @@ ORGS: tuple[DemoOrg, ...] = (
 ORG_BY_KEY = {o.key: o for o in ORGS}
 
 USERS: tuple[DemoUser, ...] = (
-    DemoUser("sophie.vandijk@ec3-demo.example", "Sophie van Dijk", "ec3", "org-admin", "en",
-             platform_admin=True),
+    DemoUser(
+        "sophie.vandijk@ec3-demo.example", "Sophie van Dijk", "ec3", "org-admin", "en", platform_admin=True
+    ),
     DemoUser("dmitri.volkov@ec3-demo.example", "Дмитрий Волков", "ec3", "analyst", "ru"),
     DemoUser("lena.hoffmann@ec3-demo.example", "Lena Hoffmann", "ec3", "reader", "en"),
     DemoUser("anna.kowalska@cert-pl-demo.example", "Anna Kowalska", "cert-pl", "analyst", "en"),
@@ -100,8 +108,9 @@ USERS: tuple[DemoUser, ...] = (
     DemoUser("youssef.elamrani@moi-demo.example", "يوسف العمراني", "moi", "reader", "fr"),
     DemoUser("lucia.fernandez@pn-demo.example", "Lucía Fernández", "pn", "analyst", "es"),
     DemoUser("javier.ruiz@pn-demo.example", "Javier Ruiz", "pn", "org-admin", "es"),
-    DemoUser("rafael.oliveira@pf-demo.example", "Rafael Oliveira", "pf", "analyst", "pt",
-             also=("mj", "reader")),
+    DemoUser(
+        "rafael.oliveira@pf-demo.example", "Rafael Oliveira", "pf", "analyst", "pt", also=("mj", "reader")
+    ),
     DemoUser("carla.mendes@banco-exemplo.example", "Carla Mendes", "banco", "analyst", "pt"),
     DemoUser("paulo.ribeiro@banco-exemplo.example", "Paulo Ribeiro", "banco", "org-admin", "pt"),
     DemoUser("amina.wanjiru@telecom-demo-africa.example", "Amina Wanjiru", "telecom", "analyst", "en"),
@@ -136,63 +145,202 @@ class _Theatre:
 
 THEATRES: tuple[_Theatre, ...] = (
     _Theatre(
-        "banking", "cert-br",
-        (("Exemplo Banker", ("trojan", "spyware"),
-          "Banking trojan spread through fake boleto and Pix e-mails; overlays bank log-in pages and "
-          "steals one-time codes."),
-         ("PixGrabber-Demo", ("remote-access-trojan",),
-          "Android remote-access trojan that abuses accessibility services to start Pix transfers.")),
-        ("Copper Otter", ("Quadrilha Exemplo crew",),
-         "Financially motivated crew targeting bank customers in Latin America and Iberia."),
-        ("Quadrilha Exemplo", "crime-syndicate", "intermediate",
-         "Fraud syndicate renting banking-trojan infrastructure and money-mule networks."),
-        ("banco", "pix", "boleto", "fatura", "seguro", "atualizacao", "token", "acesso", "cliente", "conta",
-         "credito", "suporte", "banco-exemplo", "cartao", "premio"),
-        ("/pix/confirmar.php?id={n}", "/boleto/{n}.pdf.exe", "/atualizacao/modulo-seguranca.msi",
-         "/cliente/login.html", "/app/{w}-{n}.apk"),
-        (("ipv4", 18), ("ipv6", 3), ("cidr", 2), ("domain", 30), ("url", 25), ("sha256", 12), ("md5", 3),
-         ("email", 4), ("combo", 3)),
+        "banking",
+        "cert-br",
+        (
+            (
+                "Exemplo Banker",
+                ("trojan", "spyware"),
+                "Banking trojan spread through fake boleto and Pix e-mails; overlays bank log-in pages and "
+                "steals one-time codes.",
+            ),
+            (
+                "PixGrabber-Demo",
+                ("remote-access-trojan",),
+                "Android remote-access trojan that abuses accessibility services to start Pix transfers.",
+            ),
+        ),
+        (
+            "Copper Otter",
+            ("Quadrilha Exemplo crew",),
+            "Financially motivated crew targeting bank customers in Latin America and Iberia.",
+        ),
+        (
+            "Quadrilha Exemplo",
+            "crime-syndicate",
+            "intermediate",
+            "Fraud syndicate renting banking-trojan infrastructure and money-mule networks.",
+        ),
+        (
+            "banco",
+            "pix",
+            "boleto",
+            "fatura",
+            "seguro",
+            "atualizacao",
+            "token",
+            "acesso",
+            "cliente",
+            "conta",
+            "credito",
+            "suporte",
+            "banco-exemplo",
+            "cartao",
+            "premio",
+        ),
+        (
+            "/pix/confirmar.php?id={n}",
+            "/boleto/{n}.pdf.exe",
+            "/atualizacao/modulo-seguranca.msi",
+            "/cliente/login.html",
+            "/app/{w}-{n}.apk",
+        ),
+        (
+            ("ipv4", 18),
+            ("ipv6", 3),
+            ("cidr", 2),
+            ("domain", 30),
+            ("url", 25),
+            ("sha256", 12),
+            ("md5", 3),
+            ("email", 4),
+            ("combo", 3),
+        ),
     ),
     _Theatre(
-        "ransomware", "ec3",
-        (("LockDemo", ("ransomware",),
-          "Ransomware-as-a-service encryptor; affiliates steal data first, then extort through a leak site."),
-         ("GhostLoader-Demo", ("downloader", "backdoor"),
-          "Loader delivered by malicious advertising and fake software updates; stages LockDemo.")),
-        ("Grey Lantern", ("GL affiliates",),
-         "Ransomware affiliate cluster hitting European municipalities, hospitals and small firms."),
-        ("Grey Lantern affiliates", "crime-syndicate", "advanced",
-         "Affiliates of the LockDemo programme sharing initial-access brokers and a leak site."),
-        ("update", "cdn", "sync", "backup", "files", "share", "vpn", "portal", "mirror", "static", "api",
-         "telemetry", "cloud", "docs", "auth"),
-        ("/download/{w}-setup.exe", "/gate.php", "/api/v{d}/beacon", "/wp-content/uploads/{n}.dll",
-         "/leak/{n}"),
-        (("ipv4", 25), ("ipv6", 8), ("cidr", 3), ("domain", 20), ("url", 10), ("sha256", 24), ("md5", 4),
-         ("combo", 6)),
+        "ransomware",
+        "ec3",
+        (
+            (
+                "LockDemo",
+                ("ransomware",),
+                "Ransomware-as-a-service encryptor; affiliates steal data first, "
+                "then extort through a leak site.",
+            ),
+            (
+                "GhostLoader-Demo",
+                ("downloader", "backdoor"),
+                "Loader delivered by malicious advertising and fake software updates; stages LockDemo.",
+            ),
+        ),
+        (
+            "Grey Lantern",
+            ("GL affiliates",),
+            "Ransomware affiliate cluster hitting European municipalities, hospitals and small firms.",
+        ),
+        (
+            "Grey Lantern affiliates",
+            "crime-syndicate",
+            "advanced",
+            "Affiliates of the LockDemo programme sharing initial-access brokers and a leak site.",
+        ),
+        (
+            "update",
+            "cdn",
+            "sync",
+            "backup",
+            "files",
+            "share",
+            "vpn",
+            "portal",
+            "mirror",
+            "static",
+            "api",
+            "telemetry",
+            "cloud",
+            "docs",
+            "auth",
+        ),
+        (
+            "/download/{w}-setup.exe",
+            "/gate.php",
+            "/api/v{d}/beacon",
+            "/wp-content/uploads/{n}.dll",
+            "/leak/{n}",
+        ),
+        (
+            ("ipv4", 25),
+            ("ipv6", 8),
+            ("cidr", 3),
+            ("domain", 20),
+            ("url", 10),
+            ("sha256", 24),
+            ("md5", 4),
+            ("combo", 6),
+        ),
     ),
     _Theatre(
-        "phishing", "telecom",
-        (("SMSpy-Demo", ("spyware",),
-          "Android SMS stealer delivered through parcel-delivery, tax-refund and mobile-money smishing."),),
-        ("Silent Heron", ("SMS Heron",),
-         "Smishing operation impersonating postal, tax and mobile-money services in Africa, the Middle "
-         "East and South Asia."),
-        ("Silent Heron operators", "criminal", "intermediate",
-         "Loose network of smishing kit sellers and operators paid per stolen card or wallet."),
-        ("parcel", "delivery", "colis", "track", "tax", "refund", "impots", "wallet", "verify", "sim",
-         "mobile", "recharge", "promo", "post", "livraison", "suivi", "mpesa"),
-        ("/track/{code}", "/colis/suivi?id={code}", "/refund/claim.html", "/wallet/verify.php",
-         "/apk/{w}.apk"),
+        "phishing",
+        "telecom",
+        (
+            (
+                "SMSpy-Demo",
+                ("spyware",),
+                "Android SMS stealer delivered through parcel-delivery, tax-refund "
+                "and mobile-money smishing.",
+            ),
+        ),
+        (
+            "Silent Heron",
+            ("SMS Heron",),
+            "Smishing operation impersonating postal, tax and mobile-money services in Africa, the Middle "
+            "East and South Asia.",
+        ),
+        (
+            "Silent Heron operators",
+            "criminal",
+            "intermediate",
+            "Loose network of smishing kit sellers and operators paid per stolen card or wallet.",
+        ),
+        (
+            "parcel",
+            "delivery",
+            "colis",
+            "track",
+            "tax",
+            "refund",
+            "impots",
+            "wallet",
+            "verify",
+            "sim",
+            "mobile",
+            "recharge",
+            "promo",
+            "post",
+            "livraison",
+            "suivi",
+            "mpesa",
+        ),
+        (
+            "/track/{code}",
+            "/colis/suivi?id={code}",
+            "/refund/claim.html",
+            "/wallet/verify.php",
+            "/apk/{w}.apk",
+        ),
         (("ipv4", 12), ("ipv6", 3), ("domain", 36), ("url", 30), ("sha256", 6), ("email", 10), ("combo", 3)),
     ),
     _Theatre(
-        "botnet", "krcert",
-        (("Mirage-IoT-Demo", ("bot", "ddos"),
-          "IoT botnet of weakly protected cameras and routers; sells DDoS and residential proxies."),),
-        ("Paper Kite", ("Mirage operators",),
-         "Operators of the Mirage-IoT-Demo botnet and its proxy-for-hire service."),
-        ("Paper Kite operators", "criminal", "intermediate",
-         "Small team running the botnet's control panels and its proxy storefront."),
+        "botnet",
+        "krcert",
+        (
+            (
+                "Mirage-IoT-Demo",
+                ("bot", "ddos"),
+                "IoT botnet of weakly protected cameras and routers; sells DDoS and residential proxies.",
+            ),
+        ),
+        (
+            "Paper Kite",
+            ("Mirage operators",),
+            "Operators of the Mirage-IoT-Demo botnet and its proxy-for-hire service.",
+        ),
+        (
+            "Paper Kite operators",
+            "criminal",
+            "intermediate",
+            "Small team running the botnet's control panels and its proxy storefront.",
+        ),
         ("iot", "node", "relay", "upd", "fw", "dvr", "cam", "gate", "panel", "proxy", "bins", "cnc"),
         ("/bins/{arch}", "/panel/login.php", "/fw/{n}.bin", "/proxy/list.txt"),
         (("ipv4", 42), ("ipv6", 12), ("cidr", 6), ("domain", 8), ("url", 14), ("sha256", 15), ("combo", 3)),
@@ -224,36 +372,105 @@ def _org(key: str) -> str:
 
 
 PRODUCERS: tuple[_Producer, ...] = (
-    _Producer("dmitri.volkov@ec3-demo.example", 1.2, ("ransomware", "ransomware", "banking"),
-              ("group:EU ransomware taskforce", "user:camille.durand@cert-fr-demo.example",
-               "user:lucia.fernandez@pn-demo.example")),
-    _Producer("camille.durand@cert-fr-demo.example", 1.0, ("ransomware", "phishing"),
-              ("group:EU ransomware taskforce", _org("ec3"), "user:dmitri.volkov@ec3-demo.example")),
-    _Producer("anna.kowalska@cert-pl-demo.example", 1.0, ("ransomware", "botnet", "phishing"),
-              ("group:EU ransomware taskforce", "user:dmitri.volkov@ec3-demo.example")),
-    _Producer("joao.silva@cert-br-demo.example", 1.4, ("banking", "banking", "phishing"),
-              ("group:LATAM banking fraud", _org("pn"), "user:rafael.oliveira@pf-demo.example",
-               "user:carla.mendes@banco-exemplo.example")),
-    _Producer("carla.mendes@banco-exemplo.example", 0.8, ("banking",),
-              ("group:LATAM banking fraud", "user:joao.silva@cert-br-demo.example")),
-    _Producer("rafael.oliveira@pf-demo.example", 0.7, ("banking",),
-              ("group:LATAM banking fraud", _org("pn"), "user:lucia.fernandez@pn-demo.example")),
-    _Producer("lucia.fernandez@pn-demo.example", 0.7, ("banking", "ransomware"),
-              ("group:EU ransomware taskforce", _org("pf"), _org("ec3"),
-               "user:rafael.oliveira@pf-demo.example", "user:dmitri.volkov@ec3-demo.example")),
-    _Producer("amina.wanjiru@telecom-demo-africa.example", 0.9, ("phishing",),
-              ("group:Mobile fraud and smishing (Africa-Asia)", "user:priya.sharma@cert-in-demo.example")),
-    _Producer("priya.sharma@cert-in-demo.example", 1.0, ("phishing", "botnet"),
-              ("group:Mobile fraud and smishing (Africa-Asia)", _org("krcert"),
-               "user:amina.wanjiru@telecom-demo-africa.example")),
-    _Producer("minjun.kim@krcert-demo.example", 0.8, ("botnet",),
-              (_org("cert-in"), _org("etl"), "user:wang.wei@example-threat-labs.example")),
-    _Producer("fatima.benali@moi-demo.example", 0.5, ("phishing",),
-              ("group:Mobile fraud and smishing (Africa-Asia)", _org("ec3"),
-               "user:amina.wanjiru@telecom-demo-africa.example")),
-    _Producer("wang.wei@example-threat-labs.example", 1.2, ("ransomware", "botnet", "banking"),
-              ("group:EU ransomware taskforce", "group:Mobile fraud and smishing (Africa-Asia)",
-               "user:dmitri.volkov@ec3-demo.example")),
+    _Producer(
+        "dmitri.volkov@ec3-demo.example",
+        1.2,
+        ("ransomware", "ransomware", "banking"),
+        (
+            "group:EU ransomware taskforce",
+            "user:camille.durand@cert-fr-demo.example",
+            "user:lucia.fernandez@pn-demo.example",
+        ),
+    ),
+    _Producer(
+        "camille.durand@cert-fr-demo.example",
+        1.0,
+        ("ransomware", "phishing"),
+        ("group:EU ransomware taskforce", _org("ec3"), "user:dmitri.volkov@ec3-demo.example"),
+    ),
+    _Producer(
+        "anna.kowalska@cert-pl-demo.example",
+        1.0,
+        ("ransomware", "botnet", "phishing"),
+        ("group:EU ransomware taskforce", "user:dmitri.volkov@ec3-demo.example"),
+    ),
+    _Producer(
+        "joao.silva@cert-br-demo.example",
+        1.4,
+        ("banking", "banking", "phishing"),
+        (
+            "group:LATAM banking fraud",
+            _org("pn"),
+            "user:rafael.oliveira@pf-demo.example",
+            "user:carla.mendes@banco-exemplo.example",
+        ),
+    ),
+    _Producer(
+        "carla.mendes@banco-exemplo.example",
+        0.8,
+        ("banking",),
+        ("group:LATAM banking fraud", "user:joao.silva@cert-br-demo.example"),
+    ),
+    _Producer(
+        "rafael.oliveira@pf-demo.example",
+        0.7,
+        ("banking",),
+        ("group:LATAM banking fraud", _org("pn"), "user:lucia.fernandez@pn-demo.example"),
+    ),
+    _Producer(
+        "lucia.fernandez@pn-demo.example",
+        0.7,
+        ("banking", "ransomware"),
+        (
+            "group:EU ransomware taskforce",
+            _org("pf"),
+            _org("ec3"),
+            "user:rafael.oliveira@pf-demo.example",
+            "user:dmitri.volkov@ec3-demo.example",
+        ),
+    ),
+    _Producer(
+        "amina.wanjiru@telecom-demo-africa.example",
+        0.9,
+        ("phishing",),
+        ("group:Mobile fraud and smishing (Africa-Asia)", "user:priya.sharma@cert-in-demo.example"),
+    ),
+    _Producer(
+        "priya.sharma@cert-in-demo.example",
+        1.0,
+        ("phishing", "botnet"),
+        (
+            "group:Mobile fraud and smishing (Africa-Asia)",
+            _org("krcert"),
+            "user:amina.wanjiru@telecom-demo-africa.example",
+        ),
+    ),
+    _Producer(
+        "minjun.kim@krcert-demo.example",
+        0.8,
+        ("botnet",),
+        (_org("cert-in"), _org("etl"), "user:wang.wei@example-threat-labs.example"),
+    ),
+    _Producer(
+        "fatima.benali@moi-demo.example",
+        0.5,
+        ("phishing",),
+        (
+            "group:Mobile fraud and smishing (Africa-Asia)",
+            _org("ec3"),
+            "user:amina.wanjiru@telecom-demo-africa.example",
+        ),
+    ),
+    _Producer(
+        "wang.wei@example-threat-labs.example",
+        1.2,
+        ("ransomware", "botnet", "banking"),
+        (
+            "group:EU ransomware taskforce",
+            "group:Mobile fraud and smishing (Africa-Asia)",
+            "user:dmitri.volkov@ec3-demo.example",
+        ),
+    ),
 )
 
 # Values two organisations reported independently, each at TLP:GREEN (so every vetted member sees both
@@ -267,31 +484,83 @@ SHOWCASE: tuple[tuple[str, str, str, tuple[str, str]], ...] = (
 OVERLAPS = tuple(value for value, *_ in SHOWCASE)
 
 _WHAT = {  # indicator names, in the analyst's language
-    "en": {"ip": "C2 server", "cidr": "Hostile network range", "domain": "Malicious domain",
-           "url": "Malicious URL", "hash": "Malware sample", "email": "Phishing sender",
-           "combo": "C2 infrastructure",
-           "report": "{title}: activity summary no. {n}"},
-    "pt": {"ip": "Servidor C2", "cidr": "Faixa de rede hostil", "domain": "Domínio malicioso",
-           "url": "URL maliciosa", "hash": "Amostra de malware", "email": "Remetente de phishing",
-           "combo": "Infraestrutura de C2", "report": "{title}: resumo de atividade nº {n}"},
-    "fr": {"ip": "Serveur C2", "cidr": "Plage réseau hostile", "domain": "Domaine malveillant",
-           "url": "URL malveillante", "hash": "Échantillon de maliciel", "email": "Expéditeur d'hameçonnage",
-           "combo": "Infrastructure C2", "report": "{title} : synthèse d'activité n° {n}"},
-    "es": {"ip": "Servidor C2", "cidr": "Rango de red hostil", "domain": "Dominio malicioso",
-           "url": "URL maliciosa", "hash": "Muestra de malware", "email": "Remitente de phishing",
-           "combo": "Infraestructura C2", "report": "{title}: resumen de actividad n.º {n}"},
-    "ar": {"ip": "خادم تحكم وسيطرة", "cidr": "نطاق شبكي معاد", "domain": "نطاق خبيث", "url": "رابط خبيث",
-           "hash": "عينة برمجية خبيثة", "email": "مرسل رسائل تصيد", "combo": "بنية تحكم وسيطرة",
-           "report": "{title}: ملخص النشاط رقم {n}"},
-    "zh": {"ip": "C2 服务器", "cidr": "恶意网段", "domain": "恶意域名", "url": "恶意链接",
-           "hash": "恶意软件样本", "email": "钓鱼邮件发件人", "combo": "C2 基础设施",
-           "report": "{title}\uff1a活动摘要 第 {n} 期"},
-    "ru": {"ip": "C2-сервер", "cidr": "Враждебный диапазон адресов", "domain": "Вредоносный домен",
-           "url": "Вредоносный URL", "hash": "Образец ВПО", "email": "Отправитель фишинга",
-           "combo": "Инфраструктура C2", "report": "{title}: сводка активности № {n}"},
+    "en": {
+        "ip": "C2 server",
+        "cidr": "Hostile network range",
+        "domain": "Malicious domain",
+        "url": "Malicious URL",
+        "hash": "Malware sample",
+        "email": "Phishing sender",
+        "combo": "C2 infrastructure",
+        "report": "{title}: activity summary no. {n}",
+    },
+    "pt": {
+        "ip": "Servidor C2",
+        "cidr": "Faixa de rede hostil",
+        "domain": "Domínio malicioso",
+        "url": "URL maliciosa",
+        "hash": "Amostra de malware",
+        "email": "Remetente de phishing",
+        "combo": "Infraestrutura de C2",
+        "report": "{title}: resumo de atividade nº {n}",
+    },
+    "fr": {
+        "ip": "Serveur C2",
+        "cidr": "Plage réseau hostile",
+        "domain": "Domaine malveillant",
+        "url": "URL malveillante",
+        "hash": "Échantillon de maliciel",
+        "email": "Expéditeur d'hameçonnage",
+        "combo": "Infrastructure C2",
+        "report": "{title} : synthèse d'activité n° {n}",
+    },
+    "es": {
+        "ip": "Servidor C2",
+        "cidr": "Rango de red hostil",
+        "domain": "Dominio malicioso",
+        "url": "URL maliciosa",
+        "hash": "Muestra de malware",
+        "email": "Remitente de phishing",
+        "combo": "Infraestructura C2",
+        "report": "{title}: resumen de actividad n.º {n}",
+    },
+    "ar": {
+        "ip": "خادم تحكم وسيطرة",
+        "cidr": "نطاق شبكي معاد",
+        "domain": "نطاق خبيث",
+        "url": "رابط خبيث",
+        "hash": "عينة برمجية خبيثة",
+        "email": "مرسل رسائل تصيد",
+        "combo": "بنية تحكم وسيطرة",
+        "report": "{title}: ملخص النشاط رقم {n}",
+    },
+    "zh": {
+        "ip": "C2 服务器",
+        "cidr": "恶意网段",
+        "domain": "恶意域名",
+        "url": "恶意链接",
+        "hash": "恶意软件样本",
+        "email": "钓鱼邮件发件人",
+        "combo": "C2 基础设施",
+        "report": "{title}\uff1a活动摘要 第 {n} 期",
+    },
+    "ru": {
+        "ip": "C2-сервер",
+        "cidr": "Враждебный диапазон адресов",
+        "domain": "Вредоносный домен",
+        "url": "Вредоносный URL",
+        "hash": "Образец ВПО",
+        "email": "Отправитель фишинга",
+        "combo": "Инфраструктура C2",
+        "report": "{title}: сводка активности № {n}",
+    },
 }
-_TITLES = {"banking": "Exemplo Banker fraud", "ransomware": "LockDemo ransomware",
-           "phishing": "Silent Heron smishing", "botnet": "Mirage-IoT-Demo botnet"}
+_TITLES = {
+    "banking": "Exemplo Banker fraud",
+    "ransomware": "LockDemo ransomware",
+    "phishing": "Silent Heron smishing",
+    "botnet": "Mirage-IoT-Demo botnet",
+}
 _MAILBOXES = ("noreply", "suporte", "atendimento", "billing", "service", "notificacao", "support", "contact")
 _ARCHES = ("arm7", "mips", "mpsl", "x86_64", "aarch64")
 _NETS = ("192.0.2", "198.51.100", "203.0.113")
@@ -359,8 +628,10 @@ class _Generator:
     def _ipv6(self, theatre: str) -> str:
         t = list(THEATRE_BY_KEY).index(theatre)
         return self._fresh(
-            lambda: f"2001:db8:{t + 1:x}{self.rng.randrange(0x100):02x}:{self.rng.randrange(1, 0x10000):x}::"
-            f"{self.rng.randrange(1, 0x10000):x}"
+            lambda: (
+                f"2001:db8:{t + 1:x}{self.rng.randrange(0x100):02x}:{self.rng.randrange(1, 0x10000):x}::"
+                f"{self.rng.randrange(1, 0x10000):x}"
+            )
         )
 
     def _domain(self, th: _Theatre) -> str:
@@ -380,8 +651,11 @@ class _Generator:
     def _url(self, th: _Theatre, host: str) -> str:
         def make() -> str:
             path = self.rng.choice(th.paths).format(
-                n=self.rng.randint(100, 99999), w=self.rng.choice(th.words), d=self.rng.randint(1, 4),
-                arch=self.rng.choice(_ARCHES), code=f"{self.rng.getrandbits(40):010x}",
+                n=self.rng.randint(100, 99999),
+                w=self.rng.choice(th.words),
+                d=self.rng.randint(1, 4),
+                arch=self.rng.choice(_ARCHES),
+                code=f"{self.rng.getrandbits(40):010x}",
             )
             return f"{'http' if self.rng.random() < 0.3 else 'https'}://{host}{path}"
 
@@ -400,6 +674,7 @@ class _Generator:
         elif kind == "ipv6":
             value = self._ipv6(th.key)
         elif kind == "cidr":
+
             def make_cidr() -> str:  # IPv4 /27-/29s run out after ~170; IPv6 /48s do not
                 if self.rng.random() < 0.3:
                     return f"2001:db8:{self.rng.randrange(0x10000):x}::/48"
@@ -427,8 +702,14 @@ class _Generator:
 
     def _common(self, kind: str, org: str, when: datetime, tlp: TLP | None, **props: Any) -> dict[str, Any]:
         t = _ts(when)
-        obj: dict[str, Any] = {"type": kind, "spec_version": "2.1", "id": self.id(kind),
-                               "created_by_ref": self.identity[org], "created": t, "modified": t}
+        obj: dict[str, Any] = {
+            "type": kind,
+            "spec_version": "2.1",
+            "id": self.id(kind),
+            "created_by_ref": self.identity[org],
+            "created": t,
+            "modified": t,
+        }
         obj.update(props)
         if tlp is not None:
             obj["object_marking_refs"] = [EMIT_ID[tlp]]
@@ -438,9 +719,16 @@ class _Generator:
         ident = self.id("identity")
         self.identity[org.key] = ident
         return {
-            "type": "identity", "spec_version": "2.1", "id": ident, "created_by_ref": ident,
-            "created": _ts(START), "modified": _ts(START), "name": org.name, "identity_class": "organization",
-            "sectors": list(org.stix_sectors), "contact_information": f"cti@{org.key}-demo.example",
+            "type": "identity",
+            "spec_version": "2.1",
+            "id": ident,
+            "created_by_ref": ident,
+            "created": _ts(START),
+            "modified": _ts(START),
+            "name": org.name,
+            "identity_class": "organization",
+            "sectors": list(org.stix_sectors),
+            "contact_information": f"cti@{org.key}-demo.example",
             "object_marking_refs": [EMIT_ID[TLP.CLEAR]],
         }
 
@@ -450,28 +738,66 @@ class _Generator:
         out: list[dict[str, Any]] = []
         when = self.when(0.0, 0.05)
         for name, types, description in th.malware:
-            out.append(self._common("malware", org, when, TLP.GREEN, name=name, description=description,
-                                    malware_types=list(types), is_family=True, first_seen=first_seen))
+            out.append(
+                self._common(
+                    "malware",
+                    org,
+                    when,
+                    TLP.GREEN,
+                    name=name,
+                    description=description,
+                    malware_types=list(types),
+                    is_family=True,
+                    first_seen=first_seen,
+                )
+            )
         name, aliases, description = th.intrusion_set
-        iset = self._common("intrusion-set", org, when, TLP.GREEN, name=name, aliases=list(aliases),
-                            description=description, first_seen=first_seen, resource_level="organization",
-                            primary_motivation="personal-gain")
+        iset = self._common(
+            "intrusion-set",
+            org,
+            when,
+            TLP.GREEN,
+            name=name,
+            aliases=list(aliases),
+            description=description,
+            first_seen=first_seen,
+            resource_level="organization",
+            primary_motivation="personal-gain",
+        )
         name, actor_type, sophistication, description = th.actor
-        actor = self._common("threat-actor", org, when, TLP.AMBER, name=name, description=description,
-                             threat_actor_types=[actor_type], sophistication=sophistication,
-                             resource_level="organization", primary_motivation="personal-gain")
+        actor = self._common(
+            "threat-actor",
+            org,
+            when,
+            TLP.AMBER,
+            name=name,
+            description=description,
+            threat_actor_types=[actor_type],
+            sophistication=sophistication,
+            resource_level="organization",
+            primary_motivation="personal-gain",
+        )
         self.targets[th.key] = [m["id"] for m in out] + [iset["id"]]
         rels = [self._relationship(org, when, TLP.GREEN, "uses", iset["id"], m["id"]) for m in out]
         rels.append(self._relationship(org, when, TLP.AMBER, "attributed-to", iset["id"], actor["id"]))
         return [*out, iset, actor, *rels]
 
-    def _relationship(self, org: str, when: datetime, tlp: TLP | None, rtype: str, source: str,
-                      target: str) -> dict[str, Any]:
-        return self._common("relationship", org, when, tlp, relationship_type=rtype, source_ref=source,
-                            target_ref=target)
+    def _relationship(
+        self, org: str, when: datetime, tlp: TLP | None, rtype: str, source: str, target: str
+    ) -> dict[str, Any]:
+        return self._common(
+            "relationship", org, when, tlp, relationship_type=rtype, source_ref=source, target_ref=target
+        )
 
-    def indicator(self, org: str, lang: str, th: _Theatre, tlp: TLP | None, kind: str | None = None,
-                  value: str | None = None) -> dict[str, Any]:
+    def indicator(
+        self,
+        org: str,
+        lang: str,
+        th: _Theatre,
+        tlp: TLP | None,
+        kind: str | None = None,
+        value: str | None = None,
+    ) -> dict[str, Any]:
         if kind is None:
             kind = self.rng.choices([k for k, _ in th.kinds], [w for _, w in th.kinds])[0]
         what = _WHAT[lang]
@@ -501,19 +827,38 @@ class _Generator:
         types = ["compromised"] if kind == "url" and self.rng.random() < 0.15 else ["malicious-activity"]
         when = self.when()
         return self._common(
-            "indicator", org, when, tlp, name=name, indicator_types=types, pattern=pattern,
-            pattern_type="stix", valid_from=_ts(when), confidence=self.rng.choice(_CONFIDENCE), lang=lang,
+            "indicator",
+            org,
+            when,
+            tlp,
+            name=name,
+            indicator_types=types,
+            pattern=pattern,
+            pattern_type="stix",
+            valid_from=_ts(when),
+            confidence=self.rng.choice(_CONFIDENCE),
+            lang=lang,
             labels=[th.key],
         )
 
-    def report(self, org: str, lang: str, th: _Theatre, tlp: TLP | None, n: int,
-               refs: list[str]) -> dict[str, Any]:
+    def report(
+        self, org: str, lang: str, th: _Theatre, tlp: TLP | None, n: int, refs: list[str]
+    ) -> dict[str, Any]:
         when = self.when(0.5, 1.0)
         name = _WHAT[lang]["report"].format(title=_TITLES[th.key], n=n)
         description = f"Indicators and context on {_TITLES[th.key]} seen by {ORG_BY_KEY[org].name}."
-        return self._common("report", org, when, tlp, name=name, published=_ts(when),
-                            report_types=["threat-report"], description=description, object_refs=refs,
-                            lang=lang)
+        return self._common(
+            "report",
+            org,
+            when,
+            tlp,
+            name=name,
+            published=_ts(when),
+            report_types=["threat-report"],
+            description=description,
+            object_refs=refs,
+            lang=lang,
+        )
 
     def tlp(self, sector: str) -> TLP | None:
         return self.rng.choices(_LEVELS, _TLP_MIX[sector])[0]
@@ -639,8 +984,15 @@ def build_demo(
         shared_hash = hash_password(PASSWORD)
         for u in USERS:
             user_ids[u.email] = app.members.add_user(
-                conn, OPERATOR, u.email, org_ids[u.org], u.role, name=u.name, language=u.language,
-                platform_admin=u.platform_admin, password_hash=shared_hash,
+                conn,
+                OPERATOR,
+                u.email,
+                org_ids[u.org],
+                u.role,
+                name=u.name,
+                language=u.language,
+                platform_admin=u.platform_admin,
+                password_hash=shared_hash,
             )
             if u.also is not None:
                 app.members.add_user(conn, OPERATOR, u.email, org_ids[u.also[0]], u.also[1])
@@ -648,7 +1000,11 @@ def build_demo(
             app.members.add_group(conn, OPERATOR, name, org_ids[owner], [org_ids[m] for m in members])
         first = next(u for u in USERS if u.role == "analyst")
         token = app.members.create_token(
-            conn, OPERATOR, user_ids[first.email], org_ids[first.org], label="demo",
+            conn,
+            OPERATOR,
+            user_ids[first.email],
+            org_ids[first.org],
+            label="demo",
             expires_days=app.settings.token_default_days or None,
         ).token
 

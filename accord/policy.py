@@ -200,7 +200,6 @@ class Policy:
         return hidden
 
 
-
 def references(obj: dict[str, Any]) -> set[str]:
     """Every id an object points at through `*_ref` / `*_refs` properties, at any depth."""
     found: set[str] = set()

@@ -198,6 +198,14 @@ observable = Table(
     Index("ix_observable_object", "object_pk"),
 )
 
+network_prefix = Table(
+    "network_prefix",
+    metadata,
+    # Every prefix length (in the 128-bit key space; IPv4 /24 is 120) that some stored network has:
+    # a lookup probes an address's networks at these lengths only, not at all 129.
+    Column("prefix", Integer, primary_key=True, autoincrement=False),
+)
+
 # --- audit ---------------------------------------------------------------------------------------
 
 audit_log = Table(

@@ -12,7 +12,7 @@ import encodings.idna
 import re
 import struct
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from socket import AF_INET, inet_ntop, inet_pton
@@ -540,3 +540,18 @@ def parent_domains(domain: str) -> list[str]:
     """
     labels = domain.split(".")
     return [".".join(labels[i:]) for i in range(1, len(labels))]
+
+
+def network_prefix_of(lo: bytes, hi: bytes) -> int:
+    """The prefix length, in the 128-bit key space, of the network whose keys are lo..hi."""
+    size = int.from_bytes(hi, "big") - int.from_bytes(lo, "big") + 1
+    return 128 - (size.bit_length() - 1)
+
+
+def networks_at(obs: Observable, prefixes: Iterable[int]) -> list[bytes]:
+    """The ip_lo keys of the networks of these prefix lengths (128-bit key space) that contain a
+    single address: a lookup's probes, one per prefix length in use."""
+    assert obs.ip_lo is not None
+    key = int.from_bytes(obs.ip_lo, "big")
+    floor = 96 if obs.kind == "ipv4" else 0  # an IPv4 address is only inside IPv4 networks
+    return [((key >> (128 - p)) << (128 - p)).to_bytes(16, "big") for p in prefixes if floor <= p <= 128]

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, and_, func, or_, select, text
 
-from accord.db.schema import observable, org, stix_object
+from accord.db.schema import network_prefix, observable, org, stix_object
 from accord.errors import InvalidInput, NotFound
 from accord.intel import observables as obs
 from accord.intel.timestamps import format_micros
@@ -207,12 +207,13 @@ def lookup(conn: Connection, policy: Policy, viewer: Viewer, values: list[str]) 
     parsed: list[tuple[str, obs.Observable | None]] = [(v, obs.try_normalise(v)) for v in values]
     exact: set[str] = set()
     networks: set[bytes] = set()
+    prefixes = sorted(conn.execute(select(network_prefix.c.prefix)).scalars())
     for _raw, o in parsed:
         if o is None:
             continue
         exact.add(o.value)
         if o.kind in ("ipv4", "ipv6") and o.ip_lo == o.ip_hi:
-            networks.update(obs.containing_networks(o))
+            networks.update(obs.networks_at(o, prefixes))
         elif o.kind == "domain":
             exact.update(obs.parent_domains(o.value))
     cols = [

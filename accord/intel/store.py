@@ -15,11 +15,14 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from accord.db import bulk_insert, tuned_for_bulk
+from accord.db.schema import network_prefix, org, stix_object
 from accord.db.schema import observable as observable_table
-from accord.db.schema import org, stix_object
 from accord.errors import BatchRefused, Forbidden, Problem
+from accord.intel.observables import network_prefix_of
 from accord.intel.prepare import Parsed, Prepared, prepare_batches
 from accord.intel.timestamps import now_micros
 from accord.intel.tlp import TLP
@@ -274,6 +277,16 @@ class IntelStore:
         bulk_insert(conn, stix_object, _OBJECT_COLUMNS, rows_out)
         obs_rows.sort(key=_by_value)  # index order: random values, sorted runs touch fewer pages
         bulk_insert(conn, observable_table, _OBSERVABLE_COLUMNS, obs_rows)
+        prefixes = {
+            network_prefix_of(lo, hi)
+            for _pk, _k, _v, lo, hi in obs_rows
+            if lo is not None and hi is not None and lo != hi
+        }
+        if prefixes:
+            insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+            conn.execute(
+                insert(network_prefix).on_conflict_do_nothing(), [{"prefix": p} for p in sorted(prefixes)]
+            )
         sub.result.stored += len(rows_out)
         sub.result.observables += len(obs_rows)
 

@@ -532,3 +532,16 @@ def test_from_sco_other_types_and_missing_values() -> None:
     assert from_sco({"type": "mutex", "name": "m"}) == []
     assert from_sco({"type": "ipv4-addr"}) == []
     assert from_sco({}) == []
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 32))
+def test_networks_at_finds_the_network_of_every_prefix_length(address: int, bits: int) -> None:
+    """The lookup's probes: for each prefix length in use, the network that holds the address."""
+    from accord.intel.observables import network_prefix_of, networks_at
+
+    ip = ipaddress.IPv4Address(address)
+    network = normalise(f"{ipaddress.IPv4Network((address, bits), strict=False)}")
+    assert network.ip_lo is not None and network.ip_hi is not None
+    prefix = network_prefix_of(network.ip_lo, network.ip_hi)
+    assert prefix == 96 + bits
+    assert network.ip_lo in networks_at(normalise(str(ip)), [prefix])

@@ -45,6 +45,10 @@ def upgrade() -> None:
     with op.batch_alter_table('auth_failure', schema=None) as batch_op:
         batch_op.create_index('ix_auth_failure_key_at', ['key', 'at_us'], unique=False)
 
+    op.create_table('network_prefix',
+    sa.Column('prefix', sa.Integer(), autoincrement=False, nullable=False),
+    sa.PrimaryKeyConstraint('prefix', name=op.f('pk_network_prefix'))
+    )
     op.create_table('org',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -231,6 +235,7 @@ def downgrade() -> None:
     op.drop_table('api_token')
     op.drop_table('user_account')
     op.drop_table('org')
+    op.drop_table('network_prefix')
     with op.batch_alter_table('auth_failure', schema=None) as batch_op:
         batch_op.drop_index('ix_auth_failure_key_at')
 
