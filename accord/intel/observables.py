@@ -24,10 +24,11 @@ __all__ = [
     "HASH_LENGTHS",
     "KINDS",
     "Observable",
-    "containing_networks",
     "from_sco",
     "hash_kind",
     "ip_key",
+    "network_prefix_of",
+    "networks_at",
     "normalise",
     "parent_domains",
     "refang",
@@ -222,24 +223,6 @@ def _parse_ipv6(s: str) -> Observable:
 
 def _is_single(obs: Observable) -> bool:
     return obs.ip_lo is not None and obs.ip_lo == obs.ip_hi
-
-
-def containing_networks(obs: Observable) -> list[bytes]:
-    """The `ip_lo` keys of every network (/0 first, down to obs itself) that contains obs.
-
-    Stored CIDRs can then be found by an exact `ip_lo IN (...)` lookup instead of a range scan.
-    IPv4 gets its /0../32 IPv4 networks (IPv6 networks wider than ::ffff:0:0/96 are not included);
-    IPv6 gets /0../128. A CIDR gets the networks that contain all of it, itself included.
-    """
-    if obs.kind not in ("ipv4", "ipv6") or obs.ip_lo is None or obs.ip_hi is None:
-        raise ValueError(f"containing_networks needs an IP observable, not {obs.kind} {obs.value!r}")
-    lo = int.from_bytes(obs.ip_lo, "big")
-    span = (lo ^ int.from_bytes(obs.ip_hi, "big")).bit_length()
-    if obs.kind == "ipv4":
-        bits, base, lo, full = 32, _V4_MAPPED_BASE, lo & _ALL32, _ALL32
-    else:
-        bits, base, full = 128, 0, _ALL128
-    return [(base | (lo & ~(full >> p) & full)).to_bytes(16, "big") for p in range(bits - span + 1)]
 
 
 # ---------------------------------------------------------------------------------- domains, e-mail
@@ -549,9 +532,11 @@ def network_prefix_of(lo: bytes, hi: bytes) -> int:
 
 
 def networks_at(obs: Observable, prefixes: Iterable[int]) -> list[bytes]:
-    """The ip_lo keys of the networks of these prefix lengths (128-bit key space) that contain a
-    single address: a lookup's probes, one per prefix length in use."""
-    assert obs.ip_lo is not None
+    """The `ip_lo` keys of the networks of these prefix lengths (128-bit key space) that contain a
+    single address: a lookup's probes, one per prefix length in use, each an exact index lookup
+    instead of a range scan. An IPv4 address is only inside IPv4 networks (lengths 96..128)."""
+    if obs.kind not in ("ipv4", "ipv6") or obs.ip_lo is None or obs.ip_lo != obs.ip_hi:
+        raise ValueError(f"networks_at needs a single IP address, not {obs.kind} {obs.value!r}")
     key = int.from_bytes(obs.ip_lo, "big")
-    floor = 96 if obs.kind == "ipv4" else 0  # an IPv4 address is only inside IPv4 networks
+    floor = 96 if obs.kind == "ipv4" else 0
     return [((key >> (128 - p)) << (128 - p)).to_bytes(16, "big") for p in prefixes if floor <= p <= 128]

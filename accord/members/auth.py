@@ -18,7 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, delete, func, select, update
 
 from accord.db.schema import api_token, auth_failure, membership, org, user
-from accord.errors import TooManyAttempts, Unauthenticated
+from accord.errors import TooManyAttempts
 from accord.intel.timestamps import now_micros
 from accord.members.model import ALL_SCOPES, Permission, Role, Viewer, parse_scopes
 
@@ -156,9 +156,3 @@ def authenticate_password(conn: Connection, email: str, password: str) -> int | 
     if row is None or not ok or row.disabled:
         return None
     return int(row.id)
-
-
-def require(viewer: Viewer | None) -> Viewer:
-    if viewer is None:
-        raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
-    return viewer

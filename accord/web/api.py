@@ -18,10 +18,11 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from accord import __version__
 from accord.app import Accord
-from accord.errors import InvalidInput, TooLarge, Unauthenticated
+from accord.errors import Forbidden, InvalidInput, TooLarge, Unauthenticated
 from accord.intel.bundle_stream import iter_bundle
 from accord.intel.query import ListFilter
 from accord.intel.timestamps import parse_micros
@@ -70,8 +71,6 @@ AppDep = Annotated[Accord, Depends(_app)]
 
 
 def _need(viewer: Viewer, permission: Permission) -> None:
-    from accord.errors import Forbidden
-
     if not viewer.can(permission):
         raise Forbidden(f"this needs the {permission.value} permission")
 
@@ -235,7 +234,6 @@ async def submit_objects(
     share_with: Annotated[list[str], Query(description="org:NAME, group:NAME or user:EMAIL")] = [],  # noqa: B006
 ) -> dict[str, Any]:
     """Submit a bundle, an array of objects or one object; all of it is stored, or none."""
-    from starlette.concurrency import run_in_threadpool
 
     default_tlp = None
     if tlp is not None:
@@ -243,12 +241,12 @@ async def submit_objects(
             default_tlp = TLP.parse(tlp)
         except ValueError as exc:
             raise InvalidInput(str(exc), field="tlp") from None
+    _need(viewer, Permission.INTEL_WRITE)  # before reading a body that may be 256 MB
+    share = await run_in_threadpool(app.resolve_share, viewer, share_with)
     spool = await _read_body(request, app.settings.max_body_bytes)
     try:
 
         def work() -> dict[str, Any]:
-            _need(viewer, Permission.INTEL_WRITE)
-            share = app.resolve_share(viewer, share_with)
             result = app.submit(viewer, iter_bundle(spool), default_tlp=default_tlp, share=share, what="api")
             return result.as_dict()
 

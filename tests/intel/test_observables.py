@@ -13,10 +13,11 @@ from accord.intel.observables import (
     HASH_LENGTHS,
     KINDS,
     Observable,
-    containing_networks,
     from_sco,
     hash_kind,
     ip_key,
+    network_prefix_of,
+    networks_at,
     normalise,
     parent_domains,
     refang,
@@ -199,42 +200,42 @@ def test_invalid_ips_are_refused_naming_the_value(raw: str, kind: str | None, re
 # ---------------------------------------------------------------------------------------- containing
 
 
+ALL_V4 = range(96, 129)
+ALL_V6 = range(129)
+
+
 @given(v4_ints, st.integers(0, 32))
-def test_containing_networks_has_every_ipv4_network_of_the_address(n: int, prefix: int) -> None:
+def test_networks_at_has_every_ipv4_network_of_the_address(n: int, prefix: int) -> None:
     address = normalise(str(ipaddress.IPv4Address(n)))
     network = normalise(f"{ipaddress.IPv4Address(n)}/{prefix}")
-    keys = containing_networks(address)
+    keys = networks_at(address, ALL_V4)
     assert network.ip_lo in keys
     assert len(keys) == 33
+    assert network.ip_hi is not None and network_prefix_of(network.ip_lo, network.ip_hi) == 96 + prefix
 
 
 @given(v6_ints, st.integers(0, 128))
-def test_containing_networks_has_every_ipv6_network_of_the_address(n: int, prefix: int) -> None:
+def test_networks_at_has_every_ipv6_network_of_the_address(n: int, prefix: int) -> None:
     address = normalise(str(ipaddress.IPv6Address(n)))
     network = normalise(f"{ipaddress.IPv6Address(n)}/{prefix}")
-    keys = containing_networks(address)
+    keys = networks_at(address, ALL_V6)
     assert network.ip_lo in keys
     assert len(keys) == 129
+    assert network.ip_hi is not None and network_prefix_of(network.ip_lo, network.ip_hi) == prefix
 
 
-def test_containing_networks_order_and_ends() -> None:
-    keys = containing_networks(normalise("192.0.2.7"))
+def test_networks_at_order_and_ends() -> None:
+    keys = networks_at(normalise("192.0.2.7"), [*ALL_V6])  # lengths below 96 are not IPv4 networks
+    assert len(keys) == 33
     assert keys[0] == MAPPED + bytes(4)  # 0.0.0.0/0
     assert keys[8] == MAPPED + bytes([192, 0, 0, 0])  # 192.0.0.0/8
     assert keys[-1] == MAPPED + bytes([192, 0, 2, 7])  # the address itself (/32)
 
 
-def test_containing_networks_of_a_cidr_are_its_supernets() -> None:
-    keys = containing_networks(normalise("10.20.0.0/16"))
-    assert len(keys) == 17
-    assert keys[-1] == normalise("10.20.0.0/16").ip_lo
-    assert normalise("10.0.0.0/8").ip_lo in keys
-    assert normalise("10.20.30.0/24").ip_lo not in keys
-
-
-def test_containing_networks_needs_an_ip() -> None:
-    with pytest.raises(ValueError, match="IP observable"):
-        containing_networks(normalise("example.com"))
+def test_networks_at_needs_a_single_address() -> None:
+    for value in ("example.com", "10.20.0.0/16"):
+        with pytest.raises(ValueError, match="single IP address"):
+            networks_at(normalise(value), ALL_V4)
 
 
 # -------------------------------------------------------------------------------------------- domains
@@ -532,16 +533,3 @@ def test_from_sco_other_types_and_missing_values() -> None:
     assert from_sco({"type": "mutex", "name": "m"}) == []
     assert from_sco({"type": "ipv4-addr"}) == []
     assert from_sco({}) == []
-
-
-@given(st.integers(0, 2**32 - 1), st.integers(0, 32))
-def test_networks_at_finds_the_network_of_every_prefix_length(address: int, bits: int) -> None:
-    """The lookup's probes: for each prefix length in use, the network that holds the address."""
-    from accord.intel.observables import network_prefix_of, networks_at
-
-    ip = ipaddress.IPv4Address(address)
-    network = normalise(f"{ipaddress.IPv4Network((address, bits), strict=False)}")
-    assert network.ip_lo is not None and network.ip_hi is not None
-    prefix = network_prefix_of(network.ip_lo, network.ip_hi)
-    assert prefix == 96 + bits
-    assert network.ip_lo in networks_at(normalise(str(ip)), [prefix])
