@@ -29,6 +29,16 @@ class Settings:
     token_default_days: int = _setting(90, "Lifetime of a new API token in days unless asked (0: none).")
     page_size_default: int = _setting(100, "Objects per page when a list request names no limit.")
     page_size_max: int = _setting(10000, "Largest page a list request may ask for.")
+    overlap_expand_max: int = _setting(
+        50, "Values held by more objects than this are summarised (counts), not listed, in overlaps."
+    )
+    score_half_life_days: int = _setting(90, "An indicator's score halves with every this many days of age.")
+    feed_allow_networks: str = _setting(
+        "", "Comma-separated CIDRs feeds may be fetched from although private/loopback (default: none)."
+    )
+    feed_max_bytes: int = _setting(4 * 1024**3, "Largest feed download in bytes.")
+    feed_timeout_seconds: int = _setting(120, "Network timeout of a feed download, in seconds.")
+    worker_poll_seconds: int = _setting(10, "How often the worker looks for due feeds and queued jobs.")
     audit_key: str = _setting(
         "", "Audit-log MAC key in hex (default: <data_dir>/audit.key, made at first use)."
     )
@@ -36,7 +46,17 @@ class Settings:
     def __post_init__(self) -> None:
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{Path(self.data_dir) / 'accord.sqlite3'}")
-        for name in ("max_body_bytes", "login_max_failures", "login_window_seconds", "page_size_max"):
+        for name in (
+            "max_body_bytes",
+            "login_max_failures",
+            "login_window_seconds",
+            "page_size_max",
+            "overlap_expand_max",
+            "score_half_life_days",
+            "feed_max_bytes",
+            "feed_timeout_seconds",
+            "worker_poll_seconds",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"setting ACCORD_{name.upper()} must be positive")
 

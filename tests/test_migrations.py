@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
+from accord.db import Database, _alembic_config
 from accord.db.schema import metadata
 
 pytestmark = pytest.mark.store
@@ -21,4 +24,30 @@ def test_migrated_schema_matches_the_declared_one(accord: Any) -> None:
 
 def test_init_is_idempotent(accord: Any) -> None:
     first = accord.db.revision()
-    assert accord.init() == first == "0001"
+    head = ScriptDirectory.from_config(_alembic_config(accord.db)).get_current_head()
+    assert accord.init() == first == head
+
+
+def test_upgrade_from_0001_keeps_sightings_findable(tmp_path: Any) -> None:
+    """A database made by 0001 gets sightings' targets filled in by 0002."""
+    db = Database(f"sqlite:///{tmp_path}/old.sqlite3")
+    command.upgrade(_alembic_config(db), "0001")
+    with db.write() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO org (id, name, sector, country, vetted, created_us) VALUES (1, 'o', 'csirt', 'PL', 1, 0)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO user_account (id, email, name, language, platform_admin, disabled, created_us)"
+            " VALUES (1, 'a@o', 'a', 'en', 0, 0, 0)"
+        )
+        conn.exec_driver_sql("INSERT INTO audience (id, kind, key) VALUES (1, 'public', 'public')")
+        conn.exec_driver_sql(
+            "INSERT INTO stix_object (pk, stix_id, type, spec_version, modified_us, revoked, is_latest,"
+            " audience_id, producer_org_id, submitter_user_id, date_added_us, content_hash, content)"
+            " VALUES (1, 'sighting--1', 'sighting', '2.1', 1, 0, 1, 1, 1, 1, 1, x'00',"
+            " '{\"sighting_of_ref\": \"indicator--2\"}')"
+        )
+    assert db.migrate() == "0002"
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SELECT target_ref FROM stix_object").scalar() == "indicator--2"
+    db.dispose()

@@ -174,6 +174,13 @@ stix_object = Table(
     UniqueConstraint("stix_id", "modified_us", "producer_org_id", name="uq_stix_object_version"),
     Index("ix_stix_object_added", "date_added_us", "pk"),
     Index("ix_stix_object_type_added", "type", "date_added_us"),
+    # Relationships' targets and sightings' `sighting_of_ref`: "what points at this object".
+    Index(
+        "ix_stix_object_target",
+        "target_ref",
+        sqlite_where=text("target_ref IS NOT NULL"),
+        postgresql_where=text("target_ref IS NOT NULL"),
+    ),
     # No index on audience_id on purpose: visibility is a filter, never a way in; with one, planners
     # drive queries from it (scanning every visible object) instead of from ids, values or dates.
 )
@@ -186,6 +193,9 @@ observable = Table(
     Column("value", String(2048), nullable=False),
     Column("ip_lo", LargeBinary(16)),
     Column("ip_hi", LargeBinary(16)),
+    # The warninglist that names this value as known-benign when it was stored (None: none does):
+    # such values are kept but never hit in log matching or routing, nor count as overlaps.
+    Column("warninglist", String(200)),
     Index("ix_observable_value", "value"),
     # Networks (CIDRs) only: single addresses are found by value. A lookup probes this index with
     # every network that could contain an address, so keeping it small keeps lookups fast.
@@ -204,6 +214,89 @@ network_prefix = Table(
     # Every prefix length (in the 128-bit key space; IPv4 /24 is 120) that some stored network has:
     # a lookup probes an address's networks at these lengths only, not at all 129.
     Column("prefix", Integer, primary_key=True, autoincrement=False),
+)
+
+overlap = Table(
+    "overlap",
+    metadata,
+    # One row per newly stored value that meets a value already known from another object: equal,
+    # inside a known network, a subdomain of a known domain, or a URL on a known host. The other
+    # objects are found (through the policy) when read, so storage grows with values, not pairs.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("object_pk", BigInteger, ForeignKey("stix_object.pk", ondelete="CASCADE"), nullable=False),
+    Column("value", String(2048), nullable=False),  # the new object's value
+    Column("match", String(16), nullable=False),  # equal, cidr, subdomain, url-host, email-domain
+    Column("known_value", String(2048), nullable=False),  # the value already stored
+    Column("date_added_us", BigInteger, nullable=False),
+    Index("ix_overlap_object", "object_pk"),
+    Index("ix_overlap_added", "date_added_us", "id"),
+    Index("ix_overlap_known", "known_value"),
+)
+
+# --- warninglists, feeds and jobs ----------------------------------------------------------------
+
+warninglist = Table(
+    "warninglist",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("version", Integer, nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("category", String(40), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("kinds", String(200), nullable=False),  # comma-separated observable kinds it applies to
+    Column("entries", Text, nullable=False),  # JSON list
+    Column("enabled", Boolean, nullable=False),
+    Column("loaded_us", BigInteger, nullable=False),
+)
+
+feed = Table(
+    "feed",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("url", String(2048)),
+    Column("path", String(2048)),
+    Column("format", String(16), nullable=False),
+    Column("options", Text, nullable=False),  # JSON: column map, share targets
+    Column("tlp", String(16)),
+    Column("user_id", Integer, ForeignKey("user_account.id"), nullable=False),  # imports as this user
+    Column("org_id", Integer, ForeignKey("org.id"), nullable=False),  # for this organisation
+    Column("every_seconds", Integer),  # None: only when run by hand
+    Column("enabled", Boolean, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("next_run_us", BigInteger),
+    Column("last_run_us", BigInteger),
+    Column("last_status", String(16)),
+    Column("etag", String(400)),
+    Column("last_modified", String(100)),
+)
+
+job = Table(
+    "job",
+    metadata,
+    # Durable record of every import and feed run: what, who, state, progress, result. A worker
+    # claims queued jobs; a running job whose heartbeat stops is requeued (the import is one
+    # transaction, so a restart begins cleanly).
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # import, feed
+    Column("feed_id", Integer, ForeignKey("feed.id", ondelete="CASCADE")),
+    Column("what", String(2048), nullable=False),  # file name or URL
+    Column("user_id", Integer, ForeignKey("user_account.id"), nullable=False),
+    Column("org_id", Integer, ForeignKey("org.id"), nullable=False),
+    Column("status", String(16), nullable=False),  # queued, running, done, failed, interrupted
+    Column("attempts", Integer, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("started_us", BigInteger),
+    Column("finished_us", BigInteger),
+    Column("heartbeat_us", BigInteger),
+    Column("owner", String(200)),  # host:pid of the process running it
+    Column("progress", BigInteger, nullable=False),  # bytes read
+    Column("total", BigInteger),  # bytes expected
+    Column("result", Text),  # JSON report: taken, skipped, refused
+    Column("error", Text),
+    Index("ix_job_status", "status", "created_us"),
+    Index("ix_job_feed", "feed_id", "created_us"),
 )
 
 # --- audit ---------------------------------------------------------------------------------------

@@ -127,19 +127,24 @@ def indicator_for(
     confidence: int | None = None,
     tlp: TLP | None = None,
 ) -> dict[str, Any]:
-    """A STIX 2.1 indicator for one value, with a stable id, so re-imports are no-ops."""
-    when = format_micros(valid_from_us if valid_from_us is not None else options.observed_us)
+    """A STIX 2.1 indicator for one value, with a stable id, so re-imports are no-ops.
+
+    created/modified are the import's `observed_us` (the store compares generated indicators
+    without them: see `accord.intel.prepare.STAMPED_TIMES`); valid_from is the input's own first
+    seen time when it has one.
+    """
+    stamped = format_micros(options.observed_us)
     obj: dict[str, Any] = {
         "type": "indicator",
         "spec_version": "2.1",
         "id": stable_id("indicator", options.namespace, f"{o.kind}:{o.value}"),
-        "created": when,
-        "modified": when,
+        "created": stamped,
+        "modified": stamped,
         "name": name or o.value,
         "indicator_types": ["malicious-activity"],
         "pattern": pattern_for(o),
         "pattern_type": "stix",
-        "valid_from": when,
+        "valid_from": format_micros(valid_from_us) if valid_from_us is not None else stamped,
     }
     if valid_until_us is not None:
         obj["valid_until"] = format_micros(valid_until_us)

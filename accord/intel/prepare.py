@@ -1,24 +1,20 @@
 """The CPU half of ingest: validate, extract observable values, hash — no database.
 
-Split from the store so it can run in a worker process while the main process writes: on a
-2-core machine that doubles import throughput (bench/). `Prepared` carries only what the store
-needs, so little crosses the process boundary.
+Split from the store so it can run in a worker process while the main process writes
+(`accord.ingest.run`): on a 2-core machine that doubles import throughput (bench/). `Prepared`
+carries only what the store needs, so little crosses the process boundary.
 """
 
 from __future__ import annotations
 
 import gc
-import multiprocessing as mp
-import os
-import queue
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 from typing import Any, NamedTuple
 
-from accord.errors import AccordError, InvalidInput, Problem
+from accord.errors import InvalidInput, Problem
 from accord.intel import observables as obs
-from accord.intel.bundle_stream import iter_bundle
 from accord.intel.patterns import pattern_values
 from accord.intel.validate import Checked, check_object, content_hash
 
@@ -45,6 +41,13 @@ class Prepared(NamedTuple):
     raw: str
     observables: list[ObservableRow]
     warnings: list[str]  # why some values were not indexed (the object itself is fine)
+    # Generated from a feed line (CSV, text): `hash` leaves out the times the import stamped on it,
+    # so the same line imported again later is recognised as the same indicator, not a new version.
+    timeless: bool = False
+
+
+# The times an importer stamps on an indicator generated from a feed line that carries none.
+STAMPED_TIMES = ("created", "modified", "valid_from")
 
 
 def extract_observables(checked: Checked) -> tuple[list[obs.Observable], list[str]]:
@@ -58,7 +61,7 @@ def extract_observables(checked: Checked) -> tuple[list[obs.Observable], list[st
     return obs.from_sco(obj), []
 
 
-def prepare(index: int, parsed: Any, raw: str) -> Prepared | Problem:
+def prepare(index: int, parsed: Any, raw: str, timeless: bool = False) -> Prepared | Problem:
     checked: Checked | None = None
     try:
         checked = check_object(parsed, index)
@@ -70,6 +73,15 @@ def prepare(index: int, parsed: Any, raw: str) -> Prepared | Problem:
         return Problem(exc.detail, where)
     obj = checked.obj
     is_rel = checked.type == "relationship"
+    # A sighting points at what was seen: kept like a relationship's target, so "sightings of X"
+    # is an index lookup.
+    target = (
+        obj.get("target_ref")
+        if is_rel
+        else obj.get("sighting_of_ref")
+        if checked.type == "sighting"
+        else None
+    )
     return Prepared(
         position=index,
         id=checked.id,
@@ -80,24 +92,22 @@ def prepare(index: int, parsed: Any, raw: str) -> Prepared | Problem:
         revoked=checked.revoked,
         tlp=checked.tlp.value if checked.tlp is not None else None,
         source_ref=obj.get("source_ref") if is_rel else None,
-        target_ref=obj.get("target_ref") if is_rel else None,
-        hash=content_hash(obj),
+        target_ref=target,
+        hash=content_hash({k: v for k, v in obj.items() if k not in STAMPED_TIMES} if timeless else obj),
         raw=raw,
         observables=[(o.kind, o.value, o.ip_lo, o.ip_hi) for o in values],
         warnings=warnings,
+        timeless=timeless,
     )
 
 
-def prepare_batches(objects: Iterable[Parsed], size: int = BATCH) -> Iterator[list[Prepared | Problem]]:
+def prepare_batches(
+    objects: Iterable[Parsed], size: int = BATCH, timeless: bool = False
+) -> Iterator[list[Prepared | Problem]]:
     """In this process: batches of prepared objects (or the problems found in them)."""
     iterator = iter(objects)
     while batch := list(islice(iterator, size)):
-        yield [prepare(i, o, r) for i, o, r in batch]
-
-
-# --- in a worker process ---------------------------------------------------------------------------
-
-_DONE = "done"
+        yield [prepare(i, o, r, timeless) for i, o, r in batch]
 
 
 @contextmanager
@@ -111,55 +121,3 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _worker(path: str, out: Any, size: int) -> None:
-    gc.disable()  # this process only ever does bulk work
-    try:
-        with open(path, "rb") as fp:
-            for batch in prepare_batches(iter_bundle(fp), size):
-                # Plain tuples cross the pipe: unpickling a NamedTuple calls Python code per object.
-                plain = [tuple(item) if isinstance(item, Prepared) else item for item in batch]
-                out.put(("batch", plain, fp.tell()))
-        out.put((_DONE, None, None))
-    except AccordError as exc:
-        out.put(("error", (type(exc).__name__, exc.detail, exc.where), None))
-    except Exception as exc:  # reported to the parent, which raises it there
-        out.put(("crash", f"{type(exc).__name__}: {exc}", None))
-
-
-def _as_prepared(item: Any) -> Prepared | Problem:
-    return item if isinstance(item, Problem) else Prepared._make(item)
-
-
-def prepare_file_in_worker(path: str, size: int = BATCH) -> Iterator[tuple[list[Prepared | Problem], int]]:
-    """Prepare a bundle file in a worker process; yields (batch, bytes of the file read so far).
-
-    A bounded queue keeps memory flat: the worker waits while the writer is behind. If the caller
-    stops early (an error, an interrupt), the worker is terminated.
-    """
-    ctx: Any = mp.get_context("spawn" if os.name != "posix" else "forkserver")
-    out = ctx.Queue(maxsize=4)
-    proc = ctx.Process(target=_worker, args=(path, out, size), daemon=True)
-    proc.start()
-    try:
-        while True:
-            try:
-                kind, payload, offset = out.get(timeout=1.0)
-            except queue.Empty:
-                if not proc.is_alive():
-                    raise RuntimeError("the import worker stopped unexpectedly") from None
-                continue
-            if kind == _DONE:
-                break
-            if kind == "error":
-                _name, detail, where = payload
-                raise InvalidInput(detail, **where)
-            if kind == "crash":
-                raise RuntimeError(f"the import worker failed: {payload}")
-            yield [_as_prepared(item) for item in payload], offset
-    finally:
-        if proc.is_alive():
-            proc.terminate()
-        proc.join(timeout=5)
-        out.close()

@@ -22,7 +22,8 @@ from accord.db import bulk_insert, tuned_for_bulk
 from accord.db.schema import network_prefix, org, stix_object
 from accord.db.schema import observable as observable_table
 from accord.errors import BatchRefused, Forbidden, Problem
-from accord.intel.observables import network_prefix_of
+from accord.intel import overlaps
+from accord.intel.observables import Observable, network_prefix_of
 from accord.intel.prepare import Parsed, Prepared, prepare_batches
 from accord.intel.timestamps import now_micros
 from accord.intel.tlp import TLP
@@ -35,11 +36,16 @@ ANALYZE_AFTER = 10_000  # rows stored by one submission after which PostgreSQL s
 _CHUNK = 2000  # ids per IN (...) query
 
 
+Benign = Callable[[Observable], str | None]  # the warninglist naming a value as known-benign, if any
+
+
 @dataclass
 class SubmitResult:
     stored: int = 0
     unchanged: int = 0
     observables: int = 0
+    overlaps: int = 0  # stored values that meet values already known from other objects
+    warninglisted: int = 0  # stored values a warninglist names as known-benign
     by_type: dict[str, int] = field(default_factory=dict)
     not_indexed: int = 0  # values in stored patterns that are not valid values
     warnings: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_WARNINGS of them
@@ -49,6 +55,8 @@ class SubmitResult:
             "stored": self.stored,
             "unchanged": self.unchanged,
             "observables": self.observables,
+            "overlaps": self.overlaps,
+            "warninglisted": self.warninglisted,
             "by_type": dict(sorted(self.by_type.items())),
         }
         if self.not_indexed:
@@ -68,6 +76,9 @@ class _Submission:
     result: SubmitResult = field(default_factory=SubmitResult)
     problems: list[Problem] = field(default_factory=list)
     audiences: dict[str | None, int] = field(default_factory=dict)  # by TLP value
+    top_pk: int = 0  # the newest object stored before this submission: overlaps are with those
+    benign: Benign | None = None
+    networks: overlaps.Networks | None = None  # loaded when the first address arrives
 
     @property
     def default_tlp_value(self) -> str | None:
@@ -100,7 +111,7 @@ _OBJECT_COLUMNS = (
     "audience_id", "producer_org_id", "submitter_user_id", "date_added_us", "source_ref", "target_ref",
     "content_hash", "content",
 )  # fmt: skip
-_OBSERVABLE_COLUMNS = ("object_pk", "kind", "value", "ip_lo", "ip_hi")
+_OBSERVABLE_COLUMNS = ("object_pk", "kind", "value", "ip_lo", "ip_hi", "warninglist")
 # Built once: an expanding parameter is compiled once and cached, unlike a fresh IN list per batch.
 _EXISTING = select(
     stix_object.c.pk,
@@ -128,10 +139,17 @@ class IntelStore:
         default_tlp: TLP | None = None,
         share: Share = NO_SHARE,
         progress: Callable[[int], None] | None = None,
+        benign: Benign | None = None,
     ) -> SubmitResult:
         """Store every object of `objects` as produced by the viewer's organisation, or none."""
         return self.submit_prepared(
-            conn, viewer, prepare_batches(objects), default_tlp=default_tlp, share=share, progress=progress
+            conn,
+            viewer,
+            prepare_batches(objects),
+            default_tlp=default_tlp,
+            share=share,
+            progress=progress,
+            benign=benign,
         )
 
     def submit_prepared(
@@ -144,6 +162,7 @@ class IntelStore:
         share: Share = NO_SHARE,
         progress: Callable[[int], None] | None = None,
         expected: int = 0,
+        benign: Benign | None = None,
     ) -> SubmitResult:
         """The same, from batches prepared here or in a worker process (`expected`: about how many
         objects will come, when known, so a large import can be tuned for).
@@ -151,10 +170,11 @@ class IntelStore:
         `conn` must be inside a write transaction that the caller commits (or rolls back when this
         raises). Objects carrying no TLP marking get `default_tlp` (None: AMBER+STRICT for the
         producer alone); `share` names the audience of AMBER/AMBER+STRICT (orgs, groups) and RED
-        (users) objects.
+        (users) objects. `benign` flags values a warninglist names.
         """
         self._check_submitter(conn, viewer)
-        sub = _Submission(viewer, default_tlp, share, now_micros())
+        sub = _Submission(viewer, default_tlp, share, now_micros(), benign=benign)
+        sub.top_pk = conn.execute(select(func.max(stix_object.c.pk))).scalar() or 0
         with tuned_for_bulk(conn, expected):
             for batch in batches:
                 pending = self._dedupe(batch, sub)
@@ -257,6 +277,8 @@ class IntelStore:
         pks = _allocate_pks(conn, len(to_insert))
         rows_out = []
         obs_rows = []
+        new_values: list[overlaps.NewValue] = []
+        benign = sub.benign
         by_type = sub.result.by_type
         org_id, user_id, added_us = viewer.org_id, viewer.user_id, sub.added_us
         for pk, p in zip(pks, to_insert, strict=True):
@@ -268,18 +290,26 @@ class IntelStore:
                  p.source_ref, p.target_ref, p.hash, p.raw)
             )  # fmt: skip
             for kind, value, lo, hi in p.observables:
-                obs_rows.append((pk, kind, value, lo, hi))
+                listed = benign(Observable(kind, value, lo, hi)) if benign is not None else None
+                obs_rows.append((pk, kind, value, lo, hi, listed))
+                if listed is None:
+                    if sub.top_pk:
+                        new_values.append(overlaps.NewValue(pk, p.id, kind, value, lo, hi))
+                else:
+                    sub.result.warninglisted += 1
             for warning in p.warnings:
                 sub.result.not_indexed += 1
                 if len(sub.result.warnings) < MAX_WARNINGS:
                     sub.result.warnings.append({"object": p.id, "field": "pattern", "detail": warning})
             by_type[p.type] = by_type.get(p.type, 0) + 1
         bulk_insert(conn, stix_object, _OBJECT_COLUMNS, rows_out)
+        if new_values:
+            self._record_overlaps(conn, new_values, sub)
         obs_rows.sort(key=_by_value)  # index order: random values, sorted runs touch fewer pages
         bulk_insert(conn, observable_table, _OBSERVABLE_COLUMNS, obs_rows)
         prefixes = {
             network_prefix_of(lo, hi)
-            for _pk, _k, _v, lo, hi in obs_rows
+            for _pk, _k, _v, lo, hi, _listed in obs_rows
             if lo is not None and hi is not None and lo != hi
         }
         if prefixes:
@@ -289,6 +319,16 @@ class IntelStore:
             )
         sub.result.stored += len(rows_out)
         sub.result.observables += len(obs_rows)
+
+    @staticmethod
+    def _record_overlaps(conn: Connection, new_values: list[overlaps.NewValue], sub: _Submission) -> None:
+        """Before this batch's values are indexed, so only what was known before this submission
+        (pk <= top_pk) counts."""
+        if sub.networks is None and any(v.ip_lo is not None and v.ip_lo == v.ip_hi for v in new_values):
+            sub.networks = overlaps.load_networks(conn, sub.top_pk)
+        found = overlaps.find(conn, new_values, sub.top_pk, sub.networks)
+        overlaps.record(conn, found, sub.added_us)
+        sub.result.overlaps += len(found)
 
     @staticmethod
     def _audience(conn: Connection, sub: _Submission, tlp: str | None) -> int:
@@ -328,6 +368,8 @@ class IntelStore:
         """Decide a new version against stored ones; False means skip (unchanged or refused)."""
         own = [r for r in rows if r.producer_org_id == producer_org_id]
         where = {"object": p.id}
+        if p.timeless and any(r.content_hash == p.hash for r in own):
+            return False  # a feed line imported before: the same indicator, whatever its stamps
         for r in own:
             if r.modified_us == p.modified_us:
                 if r.content_hash != p.hash:

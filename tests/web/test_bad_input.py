@@ -157,6 +157,8 @@ def test_duplicate_id_with_different_content(api: dict[str, Any]) -> None:
         "stored": 0,
         "unchanged": 1,
         "observables": 0,
+        "overlaps": 0,
+        "warninglisted": 0,
         "by_type": {},
     }
     before = stored(api["app"])

@@ -1,0 +1,396 @@
+"""Overlaps (correlation): where one member's intelligence meets what others already know.
+
+When a value is stored, the values it *relates to* are probed in the observable index: the value
+itself, every parent domain of a domain, the host (and its parents) of a URL, the domain of an
+e-mail address, and every stored network that contains an IP address. Each hit on a value held by
+an *earlier, other* object is recorded as one `overlap` row (new object, its value, how it
+matched, the known value). Which objects hold the known value is not recorded: it is resolved when
+read, through the policy. So storage grows with the number of values, never with pairs (MISP's
+pairwise correlation table reached 291 GB for 10.5M attributes), and a reader only ever learns of
+objects they may see, counts included.
+
+Values held by more objects than `expand_max` ("hot" values: a popular resolver, a CDN range) are
+summarised when read — how many objects and producers the reader may see — not listed.
+Warninglisted (known-benign) values take no part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, text
+
+from accord.db.schema import observable, org, overlap, stix_object
+from accord.intel.observables import Observable, networks_at, normalise, parent_domains
+from accord.intel.timestamps import format_micros
+from accord.members.model import Viewer
+from accord.policy import Policy
+
+MATCHES = ("equal", "cidr", "subdomain", "url-host", "email-domain")
+_PROBE_CHUNK = 400
+_V4_BASE = 0xFFFF << 32
+
+
+def url_host(url: str) -> str | None:
+    """The host of a normalised URL (`scheme://host[:port]/...`), brackets of IPv6 removed."""
+    start = url.find("://")
+    if start < 0:
+        return None
+    rest = url[start + 3 :]
+    end = len(rest)
+    for sep in "/?#":
+        i = rest.find(sep)
+        if 0 <= i < end:
+            end = i
+    authority = rest[:end].rpartition("@")[2]
+    if authority.startswith("["):
+        return authority[1 : authority.find("]")] or None
+    return authority.partition(":")[0] or None
+
+
+def related_values(kind: str, value: str) -> list[tuple[str, str]]:
+    """(related value, how it relates) for one normalised value, the value itself first."""
+    out = [(value, "equal")]
+    if kind == "domain":
+        out.extend((parent, "subdomain") for parent in parent_domains(value))
+    elif kind == "url":
+        host = url_host(value)
+        if host:
+            out.append((host, "url-host"))
+            out.extend((parent, "url-host") for parent in parent_domains(host) if not _is_ip(host))
+    elif kind == "email":
+        domain = value.rpartition("@")[2]
+        if domain:
+            out.append((domain, "email-domain"))
+            out.extend((parent, "email-domain") for parent in parent_domains(domain))
+    return out
+
+
+def _is_ip(host: str) -> bool:
+    return ":" in host or host.replace(".", "").isdigit()
+
+
+class Networks:
+    """The stored networks (CIDRs) as of a moment, for containment probes in memory: an address
+    is looked up once per prefix length in use instead of once per network."""
+
+    def __init__(self, rows: Iterable[tuple[bytes, bytes, str, str]]) -> None:
+        self.by_key: dict[tuple[int, int], list[tuple[str, str]]] = {}  # (lo, prefix) -> [(value, id)]
+        for lo, hi, value, stix_id in rows:
+            lo_i = int.from_bytes(lo, "big")
+            size = int.from_bytes(hi, "big") - lo_i + 1
+            prefix = 128 - (size.bit_length() - 1)
+            self.by_key.setdefault((lo_i, prefix), []).append((value, stix_id))
+        self.prefixes = sorted({p for _lo, p in self.by_key}, reverse=True)
+
+    def containing(self, key: bytes, v4: bool) -> list[tuple[str, str]]:
+        """(network value, holder id) of every stored network that contains this address key."""
+        n = int.from_bytes(key, "big")
+        found: list[tuple[str, str]] = []
+        for p in self.prefixes:
+            if v4 and p < 96:
+                break
+            hit = self.by_key.get(((n >> (128 - p)) << (128 - p), p))
+            if hit:
+                found.extend(hit)
+        return found
+
+
+def load_networks(conn: Connection, top_pk: int) -> Networks:
+    rows = conn.execute(
+        select(observable.c.ip_lo, observable.c.ip_hi, observable.c.value, stix_object.c.stix_id)
+        .join(stix_object, stix_object.c.pk == observable.c.object_pk)
+        .where(
+            observable.c.ip_lo != observable.c.ip_hi,
+            observable.c.object_pk <= top_pk,
+            observable.c.warninglist.is_(None),
+        )
+    )
+    return Networks((r[0], r[1], r[2], r[3]) for r in rows)
+
+
+@dataclass
+class NewValue:
+    object_pk: int
+    stix_id: str
+    kind: str
+    value: str
+    ip_lo: bytes | None
+    ip_hi: bytes | None
+
+
+def _holders(conn: Connection, values: Sequence[str], top_pk: int) -> dict[str, str]:
+    """For each value stored before `top_pk`, the id of one object that holds it."""
+    found: dict[str, str] = {}
+    for start in range(0, len(values), _PROBE_CHUNK):
+        chunk = values[start : start + _PROBE_CHUNK]
+        params: dict[str, Any] = {f"v{i}": v for i, v in enumerate(chunk)}
+        params["top"] = top_pk
+        rows = conn.execute(
+            text(
+                "WITH v(value) AS (VALUES " + ", ".join(f"(:v{i})" for i in range(len(chunk))) + ") "
+                "SELECT v.value, (SELECT s.stix_id FROM observable o JOIN stix_object s ON s.pk = o.object_pk"
+                " WHERE o.value = v.value AND o.object_pk <= :top AND o.warninglist IS NULL LIMIT 1)"
+                " FROM v"
+            ),
+            params,
+        )
+        found.update((value, holder) for value, holder in rows if holder is not None)
+    return found
+
+
+def _held_by_other(conn: Connection, value: str, stix_id: str, top_pk: int) -> bool:
+    return (
+        conn.execute(
+            select(observable.c.object_pk)
+            .join(stix_object, stix_object.c.pk == observable.c.object_pk)
+            .where(
+                observable.c.value == value,
+                observable.c.object_pk <= top_pk,
+                observable.c.warninglist.is_(None),
+                stix_object.c.stix_id != stix_id,
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
+def find(
+    conn: Connection, new: Sequence[NewValue], top_pk: int, networks: Networks | None
+) -> list[tuple[int, str, str, str]]:
+    """(object_pk, value, match, known value) for each new value that meets an earlier value of
+    another object. `networks`: the stored networks, or None when no address is among `new`."""
+    wanted: dict[str, None] = {}
+    related: list[tuple[NewValue, list[tuple[str, str]]]] = []
+    for nv in new:
+        rel = related_values(nv.kind, nv.value)
+        related.append((nv, rel))
+        for value, _match in rel:
+            wanted[value] = None
+    holders = _holders(conn, sorted(wanted), top_pk)
+    out: list[tuple[int, str, str, str]] = []
+    for nv, rel in related:
+        for value, match in rel:
+            holder = holders.get(value)
+            if holder is None:
+                continue
+            if holder == nv.stix_id and not _held_by_other(conn, value, nv.stix_id, top_pk):
+                continue  # only an earlier version of the same object holds it
+            out.append((nv.object_pk, nv.value, match, value))
+        if networks is not None and nv.ip_lo is not None and nv.ip_lo == nv.ip_hi:
+            for network, holder_id in networks.containing(nv.ip_lo, nv.kind == "ipv4"):
+                if holder_id != nv.stix_id:
+                    out.append((nv.object_pk, nv.value, "cidr", network))
+    return sorted(set(out))
+
+
+def record(conn: Connection, rows: list[tuple[int, str, str, str]], added_us: int) -> None:
+    if rows:
+        conn.execute(
+            overlap.insert(),
+            [
+                {"object_pk": pk, "value": v, "match": m, "known_value": k, "date_added_us": added_us}
+                for pk, v, m, k in rows
+            ],
+        )
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+
+def _probe_values(o: Observable, conn: Connection) -> list[tuple[str, str]]:
+    """What a value relates to, networks containing an address included."""
+    rel = related_values(o.kind, o.value)
+    if o.ip_lo is not None and o.ip_lo == o.ip_hi:
+        prefixes = [p for (p,) in conn.exec_driver_sql("SELECT prefix FROM network_prefix")]
+        keys = networks_at(o, prefixes)
+        if keys:
+            rows = conn.execute(
+                select(observable.c.value)
+                .where(observable.c.ip_lo.in_(keys), observable.c.ip_lo != observable.c.ip_hi)
+                .distinct()
+            )
+            rel.extend((value, "cidr") for (value,) in rows if value != o.value)
+    return rel
+
+
+def related(
+    conn: Connection,
+    policy: Policy,
+    viewer: Viewer,
+    values: list[str],
+    *,
+    exclude_id: str | None = None,
+    expand_max: int = 50,
+    count_max: int = 100_000,
+) -> list[dict[str, Any]]:
+    """What else is known about these values, by whom, as far as the viewer may see.
+
+    One entry per related value that some visible object holds: the objects (id, type, producer,
+    TLP, when added), or for a value held by more than `expand_max` objects a summary of how many
+    objects and producers the viewer may see (counted through the policy, up to `count_max`).
+    """
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for raw in values:
+        o = normalise(raw)
+        for known, match in _probe_values(o, conn):
+            if (known, match) in seen:
+                continue
+            seen.add((known, match))
+            entry = _known(conn, policy, viewer, known, exclude_id, expand_max, count_max)
+            if entry is not None:
+                out.append({"value": o.value, "match": match, "known_value": known, **entry})
+    return out
+
+
+def _visible_holders(policy: Policy, viewer: Viewer, known: str, exclude_id: str | None) -> Any:
+    conditions = [
+        observable.c.value == known,
+        observable.c.warninglist.is_(None),
+        policy.latest_visible(viewer),
+    ]
+    if exclude_id is not None:
+        conditions.append(stix_object.c.stix_id != exclude_id)
+    return and_(*conditions)
+
+
+def _known(
+    conn: Connection,
+    policy: Policy,
+    viewer: Viewer,
+    known: str,
+    exclude_id: str | None,
+    expand_max: int,
+    count_max: int,
+) -> dict[str, Any] | None:
+    stored = conn.execute(
+        select(func.count()).select_from(
+            select(observable.c.object_pk).where(observable.c.value == known).limit(expand_max + 1).subquery()
+        )
+    ).scalar_one()
+    if stored == 0:
+        return None
+    base = (
+        select(stix_object.c.stix_id, stix_object.c.producer_org_id)
+        .join(observable, observable.c.object_pk == stix_object.c.pk)
+        .where(_visible_holders(policy, viewer, known, exclude_id))
+    )
+    if stored > expand_max:
+        sample = base.limit(count_max).subquery()
+        objects, producers = conn.execute(
+            select(
+                func.count(func.distinct(sample.c.stix_id)),
+                func.count(func.distinct(sample.c.producer_org_id)),
+            )
+        ).one()
+        if objects == 0:
+            return None
+        return {
+            "summarised": True,
+            "objects": objects,
+            "producers": producers,
+            "at_least": objects >= count_max,
+        }
+    rows = conn.execute(
+        select(
+            stix_object.c.stix_id,
+            stix_object.c.type,
+            stix_object.c.tlp,
+            stix_object.c.date_added_us,
+            org.c.name,
+        )
+        .join(observable, observable.c.object_pk == stix_object.c.pk)
+        .join(org, org.c.id == stix_object.c.producer_org_id)
+        .where(_visible_holders(policy, viewer, known, exclude_id))
+        .order_by(stix_object.c.date_added_us, stix_object.c.pk)
+    ).all()
+    objects_out: list[dict[str, Any]] = []
+    ids: set[str] = set()
+    for stix_id, type_, tlp, added, producer in rows:
+        if stix_id in ids:
+            continue
+        ids.add(stix_id)
+        objects_out.append(
+            {
+                "id": stix_id,
+                "type": type_,
+                "producer": producer,
+                "tlp": tlp,
+                "date_added": format_micros(added),
+            }
+        )
+    if not objects_out:
+        return None
+    return {
+        "summarised": False,
+        "objects": len(objects_out),
+        "producers": len({o["producer"] for o in objects_out}),
+        "holders": objects_out,
+    }
+
+
+def object_values(conn: Connection, policy: Policy, viewer: Viewer, stix_id: str) -> list[str]:
+    """The indexed values of the newest version of an object the viewer may see (404 otherwise)."""
+    row = policy.get_visible(conn, viewer, stix_id)
+    return [v for (v,) in conn.execute(select(observable.c.value).where(observable.c.object_pk == row.pk))]
+
+
+def recent(
+    conn: Connection, policy: Policy, viewer: Viewer, since_us: int, limit: int, mine: bool
+) -> list[dict[str, Any]]:
+    """Overlaps recorded since `since_us` that the viewer may see on both sides: the new object is
+    visible and some other visible object holds the known value. `mine`: only those where one of
+    the two sides was produced by the viewer's organisation."""
+    known_holder = stix_object.alias("known_holder")
+    known_obs = observable.alias("known_obs")
+    holder_visible = (
+        select(known_holder.c.pk)
+        .join(known_obs, known_obs.c.object_pk == known_holder.c.pk)
+        .where(
+            known_obs.c.value == overlap.c.known_value,
+            known_obs.c.warninglist.is_(None),
+            known_holder.c.stix_id != stix_object.c.stix_id,
+            policy.visible(viewer, known_holder),
+        )
+    )
+    if mine:
+        holder_mine = holder_visible.where(known_holder.c.producer_org_id == viewer.org_id)
+        side = or_(
+            and_(stix_object.c.producer_org_id == viewer.org_id, holder_visible.exists()),
+            holder_mine.exists(),
+        )
+    else:
+        side = holder_visible.exists()
+    rows = conn.execute(
+        select(
+            overlap.c.id,
+            overlap.c.value,
+            overlap.c.match,
+            overlap.c.known_value,
+            overlap.c.date_added_us,
+            stix_object.c.stix_id,
+            stix_object.c.type,
+            org.c.name,
+        )
+        .join(stix_object, stix_object.c.pk == overlap.c.object_pk)
+        .join(org, org.c.id == stix_object.c.producer_org_id)
+        .where(overlap.c.date_added_us >= since_us, policy.visible(viewer), side)
+        .order_by(overlap.c.date_added_us.desc(), overlap.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "object": r.stix_id,
+            "type": r.type,
+            "producer": r.name,
+            "value": r.value,
+            "match": r.match,
+            "known_value": r.known_value,
+            "date_added": format_micros(r.date_added_us),
+        }
+        for r in rows
+    ]
