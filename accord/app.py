@@ -11,16 +11,22 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import func, select, update
 
-from accord import audit
+from accord import audit, jobs
 from accord.db import Database
 from accord.db.schema import membership, user
-from accord.errors import InvalidInput, Problem
-from accord.intel import query
-from accord.intel.prepare import Parsed, Prepared, gc_paused, prepare_batches, prepare_file_in_worker
+from accord.db.schema import warninglist as warninglist_table
+from accord.errors import BatchRefused, InvalidInput, Problem
+from accord.ingest import ImportOptions, org_namespace, run
+from accord.intel import overlaps, query, sightings
+from accord.intel.observables import Observable
+from accord.intel.prepare import Parsed, Prepared, gc_paused, prepare_batches
 from accord.intel.store import IntelStore, SubmitResult
+from accord.intel.timestamps import format_micros, now_micros
 from accord.intel.tlp import TLP
+from accord.intel.warninglists import Warninglist, WarninglistIndex
 from accord.members.auth import Limiter, viewer_for
 from accord.members.model import Viewer
 from accord.members.service import Members
@@ -40,6 +46,8 @@ class Accord:
         self.store = IntelStore(self.policy)
         self.limiter = Limiter(settings.login_max_failures, settings.login_window_seconds)
         self.token_last_touched: dict[str, float] = {}
+        self._warninglist_key: tuple[Any, ...] | None = None
+        self._warninglist_index: WarninglistIndex | None = None
 
     def init(self) -> str:
         return self.db.migrate()
@@ -110,35 +118,75 @@ class Accord:
             what=what,
         )
 
-    def submit_file(
+    def import_file(
         self,
         viewer: Viewer,
         path: str,
         *,
+        fmt: str | None = None,
         default_tlp: TLP | None = None,
         share: Share = NO_SHARE,
+        column_map: dict[str, int] | None = None,
+        observed_us: int | None = None,
         progress: Callable[[int], None] | None = None,
-    ) -> SubmitResult:
-        """A bundle file: prepared in a worker process while this one writes (two cores, twice the
-        speed); `progress` receives bytes of the file read."""
-        done = 0
+        what: str | None = None,
+        feed_id: int | None = None,
+        job_id: int | None = None,
+    ) -> run.Report:
+        """Import a file in any supported format (detected when `fmt` is None) as one transaction,
+        recorded as a job. `observed_us` stamps indicators generated from lines that carry no time
+        (default: the file's modification time). Raises BatchRefused listing every problem."""
+        what = what or os.path.basename(path)
+        fmt = fmt or run.detect_format(path)
+        run.reader(fmt)  # an unknown format fails here, before a job is recorded
+        assert viewer.org_id is not None and viewer.user_id is not None
+        size = os.path.getsize(path)
+        options = ImportOptions(
+            namespace=org_namespace(viewer.org_id),
+            observed_us=observed_us if observed_us is not None else int(os.path.getmtime(path) * 1_000_000),
+            tlp=default_tlp,
+            column_map=column_map,
+            source=what,
+        )
+        with self.db.write() as conn:
+            if job_id is None:
+                job_id = jobs.create(
+                    conn, kind="feed" if feed_id else "import", what=what, user_id=viewer.user_id,
+                    org_id=viewer.org_id, feed_id=feed_id, total=size, status="running",
+                )  # fmt: skip
+        skips = run.Skips()
 
-        def batches() -> Iterator[list[Prepared | Problem]]:
-            nonlocal done
-            for batch, offset in prepare_file_in_worker(path):
-                if progress is not None:
-                    progress(offset - done)
-                done = offset
+        def prepared() -> Iterator[list[Prepared | Problem]]:
+            for batch, skipped in run.file_batches(path, fmt, options, progress):
+                skips.add(skipped)
                 yield batch
 
-        return self.submit_batches(
-            viewer,
-            batches(),
-            default_tlp=default_tlp,
-            share=share,
-            what=f"file:{os.path.basename(path)}",
-            expected=os.path.getsize(path) // BYTES_PER_OBJECT,
-        )
+        try:
+            result = self.submit_batches(
+                viewer,
+                prepared(),
+                default_tlp=default_tlp,
+                share=share,
+                what=f"{fmt}:{what}",
+                expected=size // BYTES_PER_OBJECT if fmt in ("stix", "misp") else size // 40,
+            )
+        except BatchRefused as exc:
+            refused = {"format": fmt, "refused": [{**p.where, "detail": p.detail} for p in exc.problems]}
+            self._end_job(job_id, "failed", refused, str(exc))
+            raise
+        except KeyboardInterrupt:
+            self._end_job(job_id, "interrupted", None, "interrupted; nothing was stored: run it again")
+            raise
+        except Exception as exc:
+            self._end_job(job_id, "failed", None, str(exc))
+            raise
+        report = run.Report(fmt, result, skips, job_id)
+        self._end_job(job_id, "done", report.as_dict(), None)
+        return report
+
+    def _end_job(self, job_id: int, status: str, report: dict[str, Any] | None, error: str | None) -> None:
+        with self.db.write() as conn:
+            jobs.finish(conn, job_id, status, report, error)
 
     def submit_batches(
         self,
@@ -151,6 +199,7 @@ class Accord:
         what: str = "",
         expected: int = 0,
     ) -> SubmitResult:
+        benign = self.benign()
         with gc_paused(), self.db.write() as conn:
             result = self.store.submit_prepared(
                 conn,
@@ -160,6 +209,7 @@ class Accord:
                 share=share,
                 progress=progress,
                 expected=expected,
+                benign=benign,
             )
             audit.record(
                 conn,
@@ -225,6 +275,172 @@ class Accord:
         if not 1 <= limit <= self.settings.page_size_max:
             raise InvalidInput(f"limit must be between 1 and {self.settings.page_size_max}", field="limit")
         return limit
+
+    # --- warninglists ------------------------------------------------------------------------------
+
+    def load_warninglists(self, lists: Iterable[Warninglist], actor: str = "cli") -> dict[str, int]:
+        """Store (or replace, by name) warninglists; values stored from now on are checked against
+        them. Returns how many lists were added and replaced."""
+        added = replaced = 0
+        now = now_micros()
+        with self.db.write() as conn:
+            for wl in lists:
+                values = {
+                    "version": wl.version,
+                    "type": wl.type,
+                    "category": wl.category,
+                    "description": wl.description,
+                    "kinds": ",".join(sorted(wl.kinds)),
+                    "entries": orjson.dumps(list(wl.entries)).decode(),
+                    "enabled": True,
+                    "loaded_us": now,
+                }
+                done = conn.execute(
+                    update(warninglist_table).where(warninglist_table.c.name == wl.name).values(**values)
+                ).rowcount
+                if done:
+                    replaced += 1
+                else:
+                    conn.execute(warninglist_table.insert().values(name=wl.name, **values))
+                    added += 1
+            audit.record(
+                conn,
+                self.audit_key,
+                actor=actor,
+                source=actor,
+                action="warninglist.load",
+                target="warninglists",
+                detail={"added": added, "replaced": replaced},
+            )
+        return {"added": added, "replaced": replaced}
+
+    def warninglists(self) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(warninglist_table).order_by(warninglist_table.c.name)).all()
+        return [
+            {
+                "name": r.name,
+                "version": r.version,
+                "type": r.type,
+                "category": r.category,
+                "kinds": r.kinds.split(",") if r.kinds else [],
+                "entries": len(orjson.loads(r.entries)),
+                "enabled": r.enabled,
+                "loaded": format_micros(r.loaded_us),
+            }
+            for r in rows
+        ]
+
+    def warninglist_index(self) -> WarninglistIndex | None:
+        """The enabled warninglists, compiled once per change (None when there are none)."""
+        with self.db.read() as conn:
+            key = tuple(
+                conn.execute(
+                    select(func.count(), func.max(warninglist_table.c.loaded_us)).where(
+                        warninglist_table.c.enabled
+                    )
+                ).one()
+            )
+            if key == self._warninglist_key:
+                return self._warninglist_index
+            rows = conn.execute(select(warninglist_table).where(warninglist_table.c.enabled)).all()
+        index = None
+        if rows:
+            index = WarninglistIndex(
+                Warninglist(
+                    name=r.name,
+                    version=r.version,
+                    description=r.description,
+                    type=r.type,
+                    entries=tuple(orjson.loads(r.entries)),
+                    kinds=frozenset(r.kinds.split(",")) if r.kinds else frozenset(),
+                    category=r.category,
+                )
+                for r in rows
+            )
+        self._warninglist_key, self._warninglist_index = key, index
+        return index
+
+    def benign(self) -> Callable[[Observable], str | None] | None:
+        index = self.warninglist_index()
+        return index.match if index is not None else None
+
+    # --- overlaps, sightings, scores ----------------------------------------------------------------
+
+    def related(
+        self, viewer: Viewer, *, object_id: str | None = None, values: list[str] | None = None
+    ) -> dict[str, Any]:
+        """What else is known about an object's values, or about given values, by whom — as far as
+        the viewer may see."""
+        if (object_id is None) == (not values):
+            raise InvalidInput("ask about one object id or about values, not both or neither")
+        with self.db.read() as conn:
+            if object_id is not None:
+                values = overlaps.object_values(conn, self.policy, viewer, object_id)
+            assert values is not None
+            if len(values) > 1000:
+                raise InvalidInput("ask about at most 1,000 values at once", field="values")
+            found = overlaps.related(
+                conn, self.policy, viewer, values, exclude_id=object_id,
+                expand_max=self.settings.overlap_expand_max,
+            )  # fmt: skip
+        return {"object": object_id, "values": values, "related": found}
+
+    def overlaps(
+        self, viewer: Viewer, *, since_us: int = 0, limit: int | None = None, mine: bool = True
+    ) -> list[dict[str, Any]]:
+        limit = self._limit(limit)
+        with self.db.read() as conn:
+            return overlaps.recent(conn, self.policy, viewer, since_us, limit, mine)
+
+    def report_sighting(
+        self,
+        viewer: Viewer,
+        indicator_id: str,
+        *,
+        count: int = 1,
+        first_seen_us: int | None = None,
+        last_seen_us: int | None = None,
+        description: str | None = None,
+        tlp: TLP = TLP.AMBER,
+        share: Share = NO_SHARE,
+    ) -> dict[str, Any]:
+        """Say the viewer's organisation saw an indicator it may see. AMBER and AMBER+STRICT
+        sightings are shared with the indicator's producer (so it learns), plus `share`."""
+        assert viewer.org_id is not None
+        with self.db.read() as conn:
+            target = self.policy.get_visible(conn, viewer, indicator_id)
+            if target.type != "indicator":
+                raise InvalidInput(
+                    f"{indicator_id} is a {target.type}; sightings are of indicators", field="id"
+                )
+            me = self.members.get_org(conn, viewer.org_id)
+            producer_org_id = target.producer_org_id
+        identity = sightings.org_identity(viewer.org_id, me["name"], me["created_us"])
+        obj = sightings.sighting_object(
+            indicator_id, identity["id"], count=count, first_seen_us=first_seen_us, last_seen_us=last_seen_us,
+            description=description, tlp=tlp, now_us=now_micros(),
+        )  # fmt: skip
+        if tlp in (TLP.AMBER, TLP.AMBER_STRICT):
+            share = replace(share, org_ids=share.org_ids | {producer_org_id})
+        self.submit(
+            viewer,
+            [(0, identity, orjson.dumps(identity).decode()), (1, obj, orjson.dumps(obj).decode())],
+            share=share,
+            what=f"sighting:{indicator_id}",
+        )
+        return obj
+
+    def sightings(self, viewer: Viewer, indicator_id: str) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            self.policy.get_visible(conn, viewer, indicator_id)
+            return sightings.sightings_of(conn, self.policy, viewer, indicator_id)
+
+    def score(self, viewer: Viewer, indicator_id: str) -> dict[str, Any]:
+        with self.db.read() as conn:
+            return sightings.score(
+                conn, self.policy, viewer, indicator_id, self.settings.score_half_life_days, now_micros()
+            )
 
     # --- operator helpers -------------------------------------------------------------------------
 

@@ -279,10 +279,27 @@ def _progress_factory(label: str, total: int | None = None) -> Callable[[int], N
     return lambda n: bar.advance(task, n)
 
 
+def _column_map(text: str | None) -> dict[str, int] | None:
+    if not text:
+        return None
+    from accord.ingest.tabular import parse_column_map
+
+    return parse_column_map(text)
+
+
 @main.command("import")
 @click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
 @click.option("--as", "as_email", required=True, help="E-mail of the submitting user.")
 @click.option("--org", "org_name", help="Organisation to submit for (default: the user's first).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["stix", "misp", "csv", "text"]),
+    help="Input format (default: detected).",
+)
+@click.option(
+    "--map", "column_map", help="CSV columns, e.g. value=1,type=2,first_seen=3 (default: the header)."
+)
 @click.option("--tlp", help="TLP for objects without a TLP marking: clear, green, amber, amber+strict, red.")
 @click.option("--share-with", multiple=True, help="org:NAME, group:NAME or user:EMAIL (repeat).")
 @click.pass_context
@@ -292,31 +309,41 @@ def import_(
     file: str,
     as_email: str,
     org_name: str | None,
+    fmt: str | None,
+    column_map: str | None,
     tlp: str | None,
     share_with: tuple[str, ...],
 ) -> None:
-    """Import a STIX 2.1 bundle (all of it, or nothing)."""
-    from accord.intel.bundle_stream import iter_bundle
+    """Import a file: STIX 2.x, MISP JSON, CSV or a text list of IOCs (all of it, or nothing).
+
+    Prints the report (JSON): what was taken, what was skipped and why. If anything is refused,
+    every problem is listed with its line, object and field, and nothing is stored. Interrupted,
+    nothing is stored either: run it again. gzip files are read as they are.
+    """
+    import shutil
+    import tempfile
 
     app = _accord(ctx)
     default_tlp = TLP.parse(tlp) if tlp else None
     viewer = app.viewer(as_email, org_name)
     share = app.resolve_share(viewer, share_with)
+    mapping = _column_map(column_map)
     if file == "-":
-        result = app.submit(
-            viewer,
-            iter_bundle(sys.stdin.buffer),
-            default_tlp=default_tlp,
-            share=share,
-            what="stdin",
-            progress=_progress_factory("importing stdin"),
-        )
+        with tempfile.NamedTemporaryFile(prefix="accord-stdin-") as tmp:
+            shutil.copyfileobj(sys.stdin.buffer, tmp)
+            tmp.flush()
+            report = app.import_file(
+                viewer, tmp.name, fmt=fmt, default_tlp=default_tlp, share=share, column_map=mapping,
+                what="stdin", progress=_progress_factory("importing stdin", os.path.getsize(tmp.name)),
+            )  # fmt: skip
     else:
         if not os.path.isfile(file):
             _fail(f"no such file: {file}")
         progress = _progress_factory(f"importing {os.path.basename(file)}", os.path.getsize(file))
-        result = app.submit_file(viewer, file, default_tlp=default_tlp, share=share, progress=progress)
-    click.echo(orjson.dumps(result.as_dict()).decode())
+        report = app.import_file(
+            viewer, file, fmt=fmt, default_tlp=default_tlp, share=share, column_map=mapping, progress=progress
+        )
+    click.echo(orjson.dumps(report.as_dict()).decode())
 
 
 @main.command()
@@ -353,6 +380,310 @@ def lookup(ctx: click.Context, values: tuple[str, ...], as_email: str, org_name:
     for v in values:
         wanted.extend(line.strip() for line in sys.stdin if line.strip()) if v == "-" else wanted.append(v)
     click.echo(orjson.dumps(app.lookup(viewer, wanted), option=orjson.OPT_INDENT_2).decode())
+
+
+# --- warninglists, overlaps, sightings, matching ---------------------------------------------------
+
+
+@main.group()
+def warninglist() -> None:
+    """Known-benign values (MISP warninglist format): flagged at import, never matched."""
+
+
+@warninglist.command("load")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.pass_context
+@friendly
+def warninglist_load(ctx: click.Context, directory: str) -> None:
+    """Load every list.json below DIRECTORY (a list of the same name is replaced)."""
+    from accord.intel.warninglists import load_dir
+
+    app = _accord(ctx)
+    lists, problems = load_dir(directory)
+    for p in problems:
+        click.echo(f"not loaded: {p}", err=True)
+    if not lists:
+        _fail(f"no usable warninglist under {directory}")
+    counts = app.load_warninglists(lists)
+    entries = sum(len(wl.entries) for wl in lists)
+    click.echo(
+        f"{len(lists)} warninglists ({entries} entries): "
+        f"{counts['added']} added, {counts['replaced']} replaced"
+        + (f"; {len(problems)} not loaded" if problems else "")
+    )
+
+
+@warninglist.command("list")
+@click.pass_context
+@friendly
+def warninglist_list(ctx: click.Context) -> None:
+    """The loaded warninglists."""
+    for wl in _accord(ctx).warninglists():
+        click.echo(f"{wl['name']}  [{wl['type']}, {wl['entries']} entries, {', '.join(wl['kinds'])}]")
+
+
+@main.command()
+@click.argument("target", nargs=-1, required=True)
+@click.option("--as", "as_email", required=True)
+@click.option("--org", "org_name")
+@click.pass_context
+@friendly
+def related(ctx: click.Context, target: tuple[str, ...], as_email: str, org_name: str | None) -> None:
+    """What else is known about an object (give its id) or values, and by whom, as far as the
+    user may see (JSON)."""
+    app = _accord(ctx)
+    viewer = app.viewer(as_email, org_name)
+    if len(target) == 1 and "--" in target[0] and "://" not in target[0]:
+        out = app.related(viewer, object_id=target[0])
+    else:
+        out = app.related(viewer, values=list(target))
+    click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+
+
+@main.command()
+@click.option("--as", "as_email", required=True)
+@click.option("--org", "org_name")
+@click.option("--since", help="Only overlaps recorded since this time (ISO 8601).")
+@click.option(
+    "--all", "everyone", is_flag=True, help="Every visible overlap, not only those touching my org."
+)
+@click.option("--limit", default=100, show_default=True, type=int)
+@click.pass_context
+@friendly
+def overlaps(
+    ctx: click.Context, as_email: str, org_name: str | None, since: str | None, everyone: bool, limit: int
+) -> None:
+    """Recorded overlaps the user may see on both sides, newest first (JSON lines)."""
+    from accord.intel.timestamps import parse_micros
+
+    app = _accord(ctx)
+    viewer = app.viewer(as_email, org_name)
+    since_us = parse_micros(since) if since else 0
+    for item in app.overlaps(viewer, since_us=since_us, limit=limit, mine=not everyone):
+        click.echo(orjson.dumps(item).decode())
+
+
+@main.group()
+def sighting() -> None:
+    """Report and read sightings of indicators."""
+
+
+@sighting.command("add")
+@click.argument("indicator_id")
+@click.option("--as", "as_email", required=True)
+@click.option("--org", "org_name")
+@click.option("--count", default=1, show_default=True, type=int)
+@click.option("--first-seen", help="ISO 8601 time.")
+@click.option("--last-seen", help="ISO 8601 time.")
+@click.option("--description")
+@click.option(
+    "--tlp", default="amber", show_default=True, help="AMBER shares it with the indicator's producer."
+)
+@click.option("--share-with", multiple=True, help="org:NAME, group:NAME or user:EMAIL (repeat).")
+@click.pass_context
+@friendly
+def sighting_add(
+    ctx: click.Context,
+    indicator_id: str,
+    as_email: str,
+    org_name: str | None,
+    count: int,
+    first_seen: str | None,
+    last_seen: str | None,
+    description: str | None,
+    tlp: str,
+    share_with: tuple[str, ...],
+) -> None:
+    """Report that the user's organisation saw INDICATOR_ID (prints the STIX sighting)."""
+    from accord.intel.timestamps import parse_micros
+
+    app = _accord(ctx)
+    viewer = app.viewer(as_email, org_name)
+    obj = app.report_sighting(
+        viewer, indicator_id, count=count,
+        first_seen_us=parse_micros(first_seen) if first_seen else None,
+        last_seen_us=parse_micros(last_seen) if last_seen else None,
+        description=description, tlp=TLP.parse(tlp), share=app.resolve_share(viewer, share_with),
+    )  # fmt: skip
+    click.echo(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode())
+
+
+@sighting.command("list")
+@click.argument("indicator_id")
+@click.option("--as", "as_email", required=True)
+@click.option("--org", "org_name")
+@click.pass_context
+@friendly
+def sighting_list(ctx: click.Context, indicator_id: str, as_email: str, org_name: str | None) -> None:
+    """Sightings of INDICATOR_ID the user may see."""
+    app = _accord(ctx)
+    click.echo(
+        orjson.dumps(
+            app.sightings(app.viewer(as_email, org_name), indicator_id), option=orjson.OPT_INDENT_2
+        ).decode()
+    )
+
+
+@main.command()
+@click.argument("indicator_id")
+@click.option("--as", "as_email", required=True)
+@click.option("--org", "org_name")
+@click.pass_context
+@friendly
+def score(ctx: click.Context, indicator_id: str, as_email: str, org_name: str | None) -> None:
+    """An indicator's score (0-100) and how it was computed."""
+    app = _accord(ctx)
+    click.echo(
+        orjson.dumps(
+            app.score(app.viewer(as_email, org_name), indicator_id), option=orjson.OPT_INDENT_2
+        ).decode()
+    )
+
+
+@main.command()
+@click.argument("file", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option("--as", "as_email", required=True)
+@click.option("--org", "org_name")
+@click.option(
+    "--format", "fmt", default="auto", show_default=True,
+    type=click.Choice(["auto", "values", "csv", "zeek", "zeek-json", "text"]),
+)  # fmt: skip
+@click.pass_context
+@friendly
+def match(ctx: click.Context, file: str, as_email: str, org_name: str | None, fmt: str) -> None:
+    """Check a log or a list of values against every indicator the user may see: one JSON line per
+    hit on stdout (input, line, kind, indicator_id, ...), a summary on stderr."""
+    app = _accord(ctx)
+    viewer = app.viewer(as_email, org_name)
+    out = sys.stdout.buffer
+    if file == "-":
+        summary = app.match(viewer, sys.stdin.buffer, fmt, out.write)
+    else:
+        if not os.path.isfile(file):
+            _fail(f"no such file: {file}")
+        from accord.ingest.run import open_input
+
+        with open_input(file) as fp:
+            summary = app.match(viewer, fp, fmt, out.write)
+    out.flush()
+    click.echo(orjson.dumps(summary).decode(), err=True)
+
+
+# --- feeds, jobs and the worker ------------------------------------------------------------------------
+
+
+@main.group("feed")
+def feed_group() -> None:
+    """Feeds imported on a schedule by the worker."""
+
+
+@feed_group.command("add")
+@click.argument("name")
+@click.option(
+    "--url", help="http(s) URL; private and local addresses are refused (ACCORD_FEED_ALLOW_NETWORKS)."
+)
+@click.option("--path", type=click.Path(dir_okay=False), help="A file on this server.")
+@click.option("--format", "fmt", required=True, type=click.Choice(["stix", "misp", "csv", "text"]))
+@click.option("--as", "as_email", required=True, help="The user it imports as.")
+@click.option("--org", "org_name")
+@click.option("--tlp", help="TLP for objects without a TLP marking.")
+@click.option("--every", help="How often: 15m, 6h, 1d (default: only by `accord feed run`).")
+@click.option("--map", "column_map", help="CSV columns, e.g. value=1,type=2.")
+@click.option("--share-with", multiple=True, help="org:NAME, group:NAME or user:EMAIL (repeat).")
+@click.pass_context
+@friendly
+def feed_add(
+    ctx: click.Context,
+    name: str,
+    url: str | None,
+    path: str | None,
+    fmt: str,
+    as_email: str,
+    org_name: str | None,
+    tlp: str | None,
+    every: str | None,
+    column_map: str | None,
+    share_with: tuple[str, ...],
+) -> None:
+    """Add a feed."""
+    from accord.feeds import service
+
+    app = _accord(ctx)
+    viewer = app.viewer(as_email, org_name)
+    added = service.add(
+        app, viewer, name, url=url, path=path, fmt=fmt, tlp=TLP.parse(tlp) if tlp else None,
+        every_seconds=service.parse_interval(every) if every else None,
+        column_map=_column_map(column_map), share=list(share_with),
+    )  # fmt: skip
+    click.echo(orjson.dumps(added).decode())
+
+
+@feed_group.command("list")
+@click.pass_context
+@friendly
+def feed_list(ctx: click.Context) -> None:
+    """Every feed, when it runs next and how its last run ended."""
+    from accord.feeds import service
+
+    for f in service.list_feeds(_accord(ctx), OPERATOR):
+        source = f["url"] or f["path"]
+        every = f"every {f['every_seconds']}s" if f["every_seconds"] else "by hand"
+        click.echo(
+            f"{f['name']}  {f['format']}  {source}  as {f['as']} ({f['org']})  {every}"
+            f"  next {f['next_run'] or '-'}  last {f['last_run'] or '-'} {f['last_status'] or ''}".rstrip()
+        )
+
+
+@feed_group.command("run")
+@click.argument("name", required=False)
+@click.pass_context
+@friendly
+def feed_run(ctx: click.Context, name: str | None) -> None:
+    """Run NAME now; without NAME, every due feed (then exit)."""
+    from accord.feeds import service
+
+    app = _accord(ctx)
+    if name is not None:
+        report = service.run_feed(app, name)
+        click.echo(orjson.dumps(report.as_dict()).decode())
+        return
+    ran = service.work(app, once=True)
+    click.echo(f"{ran} job(s) run")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run what is due now, then exit.")
+@click.pass_context
+@friendly
+def worker(ctx: click.Context, once: bool) -> None:
+    """Pull due feeds and run queued jobs until stopped (Ctrl-C)."""
+    from accord.feeds import service
+
+    app = _accord(ctx)
+    try:
+        ran = service.work(app, once=once)
+    except KeyboardInterrupt:
+        return
+    click.echo(f"{ran} job(s) run")
+
+
+@main.group("job")
+def job_group() -> None:
+    """Imports and feed runs, as recorded."""
+
+
+@job_group.command("list")
+@click.option("--limit", default=20, show_default=True, type=int)
+@click.pass_context
+@friendly
+def job_list(ctx: click.Context, limit: int) -> None:
+    """The newest jobs (JSON lines)."""
+    from accord import jobs
+
+    app = _accord(ctx)
+    with app.db.read() as conn:
+        for row in jobs.list_for(conn, OPERATOR, limit):
+            click.echo(orjson.dumps(jobs.describe(row)).decode())
 
 
 @main.group()

@@ -70,11 +70,18 @@ def test_import_export_lookup_explain(cli: Any, tmp_path: Path) -> None:
     result = cli(
         "import", path, "--as", "ana@pf.example", "--tlp", "amber", "--share-with", "group:LATAM fraud"
     )
-    assert json.loads(result.stdout)["stored"] == 4
+    assert json.loads(result.stdout)["taken"]["stored"] == 4
     again = cli(
         "import", path, "--as", "ana@pf.example", "--tlp", "amber", "--share-with", "group:LATAM fraud"
     )
-    assert json.loads(again.stdout) == {"stored": 0, "unchanged": 4, "observables": 0, "by_type": {}}
+    assert json.loads(again.stdout)["taken"] == {
+        "stored": 0,
+        "unchanged": 4,
+        "observables": 0,
+        "overlaps": 0,
+        "warninglisted": 0,
+        "by_type": {},
+    }
 
     exported = json.loads(cli("export", "--as", "jan@cert.example").stdout)
     ids = {o["id"] for o in exported["objects"]}
@@ -103,7 +110,7 @@ def test_import_export_lookup_explain(cli: Any, tmp_path: Path) -> None:
 
 def test_import_from_stdin(cli: Any) -> None:
     text = json.dumps(bundle([ip_indicator("192.0.2.77", TLP.CLEAR)]))
-    assert json.loads(cli("import", "-", "--as", "ana@pf.example", input=text).stdout)["stored"] == 1
+    assert json.loads(cli("import", "-", "--as", "ana@pf.example", input=text).stdout)["taken"]["stored"] == 1
 
 
 @pytest.mark.parametrize(

@@ -45,12 +45,11 @@ def reader(fmt: str) -> Callable[[BinaryIO, ImportOptions], Iterator[Item]]:
 
 def open_input(path: str) -> BinaryIO:
     """The file's bytes, gunzipped when it is gzip (by its magic number, not its name)."""
-    raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
-    if raw.read(2) == b"\x1f\x8b":
-        raw.seek(0)
-        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
-    raw.seek(0)
-    return raw
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == b"\x1f\x8b"
+    if compressed:
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
 
 
 def _position(fp: IO[bytes]) -> int:
@@ -100,8 +99,9 @@ class Report:
 Batch = tuple[list[Prepared | Problem], list[Skipped]]
 
 
-def batches(items: Iterable[Item], timeless: bool, size: int = BATCH) -> Iterator[Batch]:
+def batches(items: Iterable[Item], timeless: bool, size: int | None = None) -> Iterator[Batch]:
     """Items in batches: Parsed prepared (validated, values extracted, hashed), Skipped set aside."""
+    size = size or BATCH
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
         out: list[Prepared | Problem] = []
@@ -119,7 +119,7 @@ def batches(items: Iterable[Item], timeless: bool, size: int = BATCH) -> Iterato
 # --- in a worker process ---------------------------------------------------------------------------
 
 
-def _worker(path: str, fmt: str, options: ImportOptions, out: Any, size: int) -> None:
+def _worker(path: str, fmt: str, options: ImportOptions, out: Any, size: int | None) -> None:
     import gc
 
     gc.disable()  # this process only ever does bulk work
@@ -142,14 +142,14 @@ def _as_prepared(item: Any) -> Prepared | Problem:
 
 
 def batches_in_worker(
-    path: str, fmt: str, options: ImportOptions, size: int = BATCH
+    path: str, fmt: str, options: ImportOptions, size: int | None = None
 ) -> Iterator[tuple[Batch, int]]:
     """Read and prepare a file in a worker process while this one writes (two cores: about twice
     the speed); yields (batch, bytes of the file read so far). A bounded queue keeps memory flat;
     if the caller stops early (an error, an interrupt) the worker is terminated."""
     ctx: Any = mp.get_context("spawn" if os.name != "posix" else "forkserver")
     out = ctx.Queue(maxsize=4)
-    proc = ctx.Process(target=_worker, args=(path, fmt, options, out, size), daemon=True)
+    proc = ctx.Process(target=_worker, args=(path, fmt, options, out, size or BATCH), daemon=True)
     proc.start()
     try:
         while True:

@@ -9,6 +9,7 @@ Every route declares its access kind in `openapi_extra["x-access"]`:
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,10 +18,10 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from accord import __version__
+from accord import __version__, jobs
 from accord.app import Accord
 from accord.errors import Forbidden, InvalidInput, TooLarge, Unauthenticated
 from accord.intel.bundle_stream import iter_bundle
@@ -301,6 +302,224 @@ def export(
         yield b"]}"
 
     return StreamingResponse(body(), media_type="application/stix+json;version=2.1")
+
+
+# --- imports, jobs, feeds ----------------------------------------------------------------------------
+
+
+def _tlp_param(tlp: str | None) -> TLP | None:
+    if tlp is None:
+        return None
+    try:
+        return TLP.parse(tlp)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="tlp") from None
+
+
+async def _body_to_file(request: Request, app: Accord) -> str:
+    """The request body streamed to a file under the data directory (imports read files)."""
+    limit = app.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the request body is larger than {limit} bytes")
+    folder = os.path.join(app.settings.data_dir, "uploads")
+    os.makedirs(folder, exist_ok=True)
+    fd, path = tempfile.mkstemp(dir=folder, prefix="upload-")
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(f"the request body is larger than {limit} bytes")
+                out.write(chunk)
+        if size == 0:
+            raise InvalidInput("the request body is empty; send the file to import as the body")
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
+
+
+@intel.post("/imports", openapi_extra=POLICY, status_code=201)
+async def import_upload(
+    request: Request,
+    viewer: ViewerDep,
+    app: AppDep,
+    format: Annotated[str | None, Query(description="stix, misp, csv or text (default: detected)")] = None,
+    tlp: Annotated[str | None, Query(description="TLP for objects that carry no TLP marking")] = None,
+    share_with: Annotated[list[str], Query(description="org:NAME, group:NAME or user:EMAIL")] = [],  # noqa: B006
+    map: Annotated[str | None, Query(description="CSV columns, e.g. value=1,type=2")] = None,
+) -> dict[str, Any]:
+    """Import a file sent as the request body, in any supported format: all of it, or nothing.
+    The answer is the import's report (taken, skipped and why); a refusal lists every problem."""
+    from accord.ingest.tabular import parse_column_map
+
+    default_tlp = _tlp_param(tlp)
+    column_map = parse_column_map(map) if map else None
+    _need(viewer, Permission.INTEL_WRITE)
+    share = await run_in_threadpool(app.resolve_share, viewer, share_with)
+    path = await _body_to_file(request, app)
+    try:
+
+        def work() -> dict[str, Any]:
+            report = app.import_file(
+                viewer, path, fmt=format, default_tlp=default_tlp, share=share, column_map=column_map,
+                what="api upload",
+            )  # fmt: skip
+            return report.as_dict()
+
+        return await run_in_threadpool(work)
+    finally:
+        os.unlink(path)
+
+
+@intel.get("/jobs", openapi_extra=POLICY)
+def list_jobs(viewer: MemberDep, app: AppDep, limit: int = 100) -> dict[str, Any]:
+    """Imports and feed runs of the caller's organisation, newest first."""
+    with app.db.read() as conn:
+        return {"jobs": [jobs.describe(r) for r in jobs.list_for(conn, viewer, min(max(limit, 1), 1000))]}
+
+
+@intel.get("/jobs/{job_id}", openapi_extra=POLICY)
+def get_job(job_id: int, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    with app.db.read() as conn:
+        return jobs.describe(jobs.visible_to(conn, viewer, job_id))
+
+
+@intel.get("/feeds", openapi_extra=POLICY)
+def list_feeds(viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    from accord.feeds import service
+
+    return {"feeds": service.list_feeds(app, viewer)}
+
+
+class FeedBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a `path` must not be silently ignored: it is refused
+
+    name: str = Field(max_length=200)
+    url: str = Field(max_length=2048)
+    format: str
+    tlp: str | None = None
+    every: str | None = Field(default=None, description="15m, 6h, 1d; none: only when run by hand")
+    map: str | None = None
+    share_with: list[str] = Field(default_factory=list, max_length=100)
+
+
+@intel.post("/feeds", openapi_extra=POLICY, status_code=201)
+def add_feed(body: FeedBody, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    """Subscribe the caller's organisation to a feed URL (private and local addresses are refused)."""
+    from accord.feeds import service
+    from accord.ingest.tabular import parse_column_map
+
+    _need(viewer, Permission.INTEL_WRITE)
+    return service.add(
+        app, viewer, body.name, url=body.url, fmt=body.format, tlp=_tlp_param(body.tlp),
+        every_seconds=service.parse_interval(body.every) if body.every else None,
+        column_map=parse_column_map(body.map) if body.map else None, share=body.share_with,
+    )  # fmt: skip
+
+
+@intel.get("/warninglists", openapi_extra=POLICY)
+def list_warninglists(viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    return {"warninglists": app.warninglists()}
+
+
+# --- overlaps, sightings, scores, matching -----------------------------------------------------------
+
+
+@intel.get("/objects/{stix_id}/related", openapi_extra=POLICY, response_class=JSONBytes)
+def object_related(stix_id: str, viewer: ViewerDep, app: AppDep) -> Any:
+    """What else is known about this object's values, and by whom, as far as the caller may see."""
+    return JSONBytes(app.related(viewer, object_id=stix_id))
+
+
+class RelatedBody(BaseModel):
+    values: list[Annotated[str, Field(max_length=2048)]] = Field(min_length=1, max_length=1000)
+
+
+@intel.post("/related", openapi_extra=POLICY, response_class=JSONBytes)
+def values_related(body: RelatedBody, viewer: ViewerDep, app: AppDep) -> Any:
+    """What is known about these values (equal, inside a network, parent domains, URL hosts)."""
+    return JSONBytes(app.related(viewer, values=body.values))
+
+
+@intel.get("/overlaps", openapi_extra=POLICY, response_class=JSONBytes)
+def list_overlaps(
+    viewer: MemberDep,
+    app: AppDep,
+    since: str | None = None,
+    all: Annotated[bool, Query(description="every visible overlap, not only my organisation's")] = False,
+    limit: int | None = None,
+) -> Any:
+    """Overlaps recorded since `since`, newest first: only where the caller may see both sides."""
+    since_us = _timestamp(since, "since") or 0
+    return JSONBytes({"overlaps": app.overlaps(viewer, since_us=since_us, limit=limit, mine=not all)})
+
+
+class SightingBody(BaseModel):
+    count: int = Field(default=1, ge=0, le=999_999_999)
+    first_seen: str | None = None
+    last_seen: str | None = None
+    description: str | None = Field(default=None, max_length=10000)
+    tlp: str = "amber"
+    share_with: list[str] = Field(default_factory=list, max_length=100)
+
+
+@intel.post("/objects/{stix_id}/sightings", openapi_extra=POLICY, status_code=201, response_class=JSONBytes)
+def add_sighting(stix_id: str, body: SightingBody, viewer: ViewerDep, app: AppDep) -> Any:
+    """Report that the caller's organisation saw this indicator; AMBER (the default) shares the
+    sighting with the indicator's producer."""
+    _need(viewer, Permission.INTEL_WRITE)
+    tlp = _tlp_param(body.tlp)
+    assert tlp is not None
+    obj = app.report_sighting(
+        viewer, stix_id, count=body.count, first_seen_us=_timestamp(body.first_seen, "first_seen"),
+        last_seen_us=_timestamp(body.last_seen, "last_seen"), description=body.description, tlp=tlp,
+        share=app.resolve_share(viewer, body.share_with),
+    )  # fmt: skip
+    return JSONBytes(obj, status_code=201)
+
+
+@intel.get("/objects/{stix_id}/sightings", openapi_extra=POLICY, response_class=JSONBytes)
+def list_sightings(stix_id: str, viewer: ViewerDep, app: AppDep) -> Any:
+    return JSONBytes({"sightings": app.sightings(viewer, stix_id)})
+
+
+@intel.get("/objects/{stix_id}/score", openapi_extra=POLICY, response_class=JSONBytes)
+def indicator_score(stix_id: str, viewer: ViewerDep, app: AppDep) -> Any:
+    """The indicator's score (0-100) for the caller, with how it was computed."""
+    return JSONBytes(app.score(viewer, stix_id))
+
+
+@intel.post("/match", openapi_extra=POLICY)
+async def match_log(
+    request: Request,
+    viewer: ViewerDep,
+    app: AppDep,
+    format: Annotated[str, Query(description="auto, values, csv, zeek, zeek-json or text")] = "auto",
+) -> StreamingResponse:
+    """Check a log or a list of values (the request body) against every indicator the caller may
+    see. Answers JSON lines: one per hit, then one `{"summary": ...}` line."""
+    path = await _body_to_file(request, app)
+
+    def body() -> Iterator[bytes]:
+        lines: list[bytes] = []
+        try:
+            with open(path, "rb") as fp:
+                summary = app.match(viewer, fp, format, lines.append)
+            yield from lines
+            yield orjson.dumps({"summary": summary}) + b"\n"
+        finally:
+            os.unlink(path)
+
+    try:
+        first = await run_in_threadpool(lambda: list(body()))
+    except BaseException:
+        if os.path.exists(path):
+            os.unlink(path)
+        raise
+    return StreamingResponse(iter(first), media_type="application/x-ndjson")
 
 
 # --- members -----------------------------------------------------------------------------------------

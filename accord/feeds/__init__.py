@@ -1,0 +1,1 @@
+"""Feeds members subscribe to: fetched by the server over HTTP(S), safely (see `fetch`)."""
