@@ -561,7 +561,7 @@ def match(ctx: click.Context, file: str, as_email: str, org_name: str | None, fm
     else:
         if not os.path.isfile(file):
             _fail(f"no such file: {file}")
-        from accord.ingest.run import open_input
+        from accord.ingest.detect import open_input
 
         with open_input(file) as fp:
             summary = app.match(viewer, fp, fmt, out.write)

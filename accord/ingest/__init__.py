@@ -15,6 +15,7 @@ their own indicators.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -133,7 +134,7 @@ def indicator_for(
     without them: see `accord.intel.prepare.STAMPED_TIMES`); valid_from is the input's own first
     seen time when it has one.
     """
-    stamped = format_micros(options.observed_us)
+    stamped = _stamp(options.observed_us)
     obj: dict[str, Any] = {
         "type": "indicator",
         "spec_version": "2.1",
@@ -159,6 +160,12 @@ def indicator_for(
     if marking is not None:
         obj["object_marking_refs"] = [EMIT_ID[marking]]
     return obj
+
+
+@functools.lru_cache(maxsize=16)
+def _stamp(us: int) -> str:
+    """One import stamps every generated indicator with the same time: format it once."""
+    return format_micros(us)
 
 
 def as_parsed(index: int, obj: dict[str, Any]) -> Parsed:

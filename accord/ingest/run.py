@@ -8,7 +8,6 @@ is recorded as a job, and ends with the same report: what was taken, what was sk
 
 from __future__ import annotations
 
-import gzip
 import importlib
 import multiprocessing as mp
 import os
@@ -20,6 +19,7 @@ from typing import IO, Any, BinaryIO
 
 from accord.errors import AccordError, InvalidInput, Problem
 from accord.ingest import FORMATS, ImportOptions, Item, Skipped
+from accord.ingest.detect import detect, open_input
 from accord.intel.prepare import BATCH, Prepared, prepare
 from accord.intel.store import SubmitResult
 
@@ -43,15 +43,6 @@ def reader(fmt: str) -> Callable[[BinaryIO, ImportOptions], Iterator[Item]]:
     return read
 
 
-def open_input(path: str) -> BinaryIO:
-    """The file's bytes, gunzipped when it is gzip (by its magic number, not its name)."""
-    with open(path, "rb") as probe:
-        compressed = probe.read(2) == b"\x1f\x8b"
-    if compressed:
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
-
-
 def _position(fp: IO[bytes]) -> int:
     """Bytes of the file on disk read so far (for a gzip file: of the compressed file)."""
     inner = getattr(fp, "fileobj", None)
@@ -59,8 +50,6 @@ def _position(fp: IO[bytes]) -> int:
 
 
 def detect_format(path: str) -> str:
-    from accord.ingest.detect import detect
-
     with open_input(path) as fp:
         head = fp.read(64 * 1024)
     return detect(head, os.path.basename(path))
