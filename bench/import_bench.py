@@ -48,7 +48,7 @@ def import_once(database: str, data_dir: str, path: Path) -> tuple[float, int]:
             "--database", database, "--data-dir", data_dir, "import", str(path), "--as", "bench@cert.example"
         )
     )
-    stored = json.loads(out)["stored"]
+    stored = json.loads(out)["taken"]["stored"]
     return seconds, peak if stored else 0
 
 
