@@ -130,6 +130,10 @@ def indicator_for(
 ) -> dict[str, Any]:
     """A STIX 2.1 indicator for one value, with a stable id, so re-imports are no-ops.
 
+    The id derives from the importing organisation (`options.namespace`), the source (a feed's
+    name, a file's name) and the value: the same source imported again yields the same indicators;
+    two sources naming one value are two indicators (and an overlap), each with its own labels.
+
     created/modified are the import's `observed_us` (the store compares generated indicators
     without them: see `accord.intel.prepare.STAMPED_TIMES`); valid_from is the input's own first
     seen time when it has one.
@@ -138,7 +142,7 @@ def indicator_for(
     obj: dict[str, Any] = {
         "type": "indicator",
         "spec_version": "2.1",
-        "id": stable_id("indicator", options.namespace, f"{o.kind}:{o.value}"),
+        "id": stable_id("indicator", options.namespace, f"{options.source}|{o.kind}:{o.value}"),
         "created": stamped,
         "modified": stamped,
         "name": name or o.value,

@@ -121,41 +121,30 @@ class NewValue:
     ip_hi: bytes | None
 
 
-def _holders(conn: Connection, values: Sequence[str], top_pk: int) -> dict[str, str]:
-    """For each value stored before `top_pk`, the id of one object that holds it."""
-    found: dict[str, str] = {}
+def _holders(conn: Connection, values: Sequence[str], top_pk: int) -> dict[str, tuple[str, str | None]]:
+    """For each value stored before `top_pk`, the ids of up to two different objects holding it
+    (two are enough to tell whether anything other than a given object holds it)."""
+    holder = (
+        "SELECT s.stix_id FROM observable o JOIN stix_object s ON s.pk = o.object_pk"
+        " WHERE o.value = {v} AND o.object_pk <= :top AND o.warninglist IS NULL"
+    )
+    found: dict[str, tuple[str, str | None]] = {}
     for start in range(0, len(values), _PROBE_CHUNK):
         chunk = values[start : start + _PROBE_CHUNK]
         params: dict[str, Any] = {f"v{i}": v for i, v in enumerate(chunk)}
         params["top"] = top_pk
         rows = conn.execute(
             text(
-                "WITH v(value) AS (VALUES " + ", ".join(f"(:v{i})" for i in range(len(chunk))) + ") "
-                "SELECT v.value, (SELECT s.stix_id FROM observable o JOIN stix_object s ON s.pk = o.object_pk"
-                " WHERE o.value = v.value AND o.object_pk <= :top AND o.warninglist IS NULL LIMIT 1)"
-                " FROM v"
+                "WITH v(value) AS (VALUES " + ", ".join(f"(:v{i})" for i in range(len(chunk))) + "), "
+                "first(value, a) AS (SELECT v.value, (" + holder.format(v="v.value") + " LIMIT 1) FROM v) "
+                "SELECT first.value, first.a, ("
+                + holder.format(v="first.value")
+                + " AND s.stix_id <> first.a LIMIT 1) FROM first WHERE first.a IS NOT NULL"
             ),
             params,
         )
-        found.update((value, holder) for value, holder in rows if holder is not None)
+        found.update((value, (a, b)) for value, a, b in rows)
     return found
-
-
-def _held_by_other(conn: Connection, value: str, stix_id: str, top_pk: int) -> bool:
-    return (
-        conn.execute(
-            select(observable.c.object_pk)
-            .join(stix_object, stix_object.c.pk == observable.c.object_pk)
-            .where(
-                observable.c.value == value,
-                observable.c.object_pk <= top_pk,
-                observable.c.warninglist.is_(None),
-                stix_object.c.stix_id != stix_id,
-            )
-            .limit(1)
-        ).first()
-        is not None
-    )
 
 
 def find(
@@ -174,11 +163,9 @@ def find(
     out: list[tuple[int, str, str, str]] = []
     for nv, rel in related:
         for value, match in rel:
-            holder = holders.get(value)
-            if holder is None:
-                continue
-            if holder == nv.stix_id and not _held_by_other(conn, value, nv.stix_id, top_pk):
-                continue  # only an earlier version of the same object holds it
+            held = holders.get(value)
+            if held is None or (held[0] == nv.stix_id and held[1] is None):
+                continue  # unknown, or only an earlier version of the same object holds it
             out.append((nv.object_pk, nv.value, match, value))
         if networks is not None and nv.ip_lo is not None and nv.ip_lo == nv.ip_hi:
             for network, holder_id in networks.containing(nv.ip_lo, nv.kind == "ipv4"):

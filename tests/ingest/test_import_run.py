@@ -189,3 +189,14 @@ def test_api_upload_and_jobs(world: Any) -> None:
     resp = client.post("/api/v1/imports?format=yaml", content=b"x", headers=jan)
     assert resp.status_code == 422 and "format" in resp.text
     assert client.post("/api/v1/imports", content=b"", headers=jan).status_code == 422
+
+
+def test_two_sources_of_one_organisation_are_two_indicators_that_overlap(world: Any, tmp_path: Path) -> None:
+    viewer = world.viewer("jan@cert.pl")
+    for name in ("scanners.txt", "botnet.txt"):
+        (tmp_path / name).write_text("198.51.100.11\n")
+    assert world.app.import_file(viewer, str(tmp_path / "scanners.txt")).result.overlaps == 0
+    second = world.app.import_file(viewer, str(tmp_path / "botnet.txt"))
+    assert (second.result.stored, second.result.overlaps) == (1, 1)
+    [found] = world.app.lookup(viewer, ["198.51.100.11"])
+    assert len(found["matches"]) == 2

@@ -98,9 +98,11 @@ def test_indicators_are_stamped_marked_and_pass_prepare() -> None:
 
 def test_reading_twice_gives_identical_objects_and_ids_are_per_organisation() -> None:
     assert fixture_items() == fixture_items()
-    a = emitted(read_bytes(b"198.51.100.1\n", ImportOptions(namespace=org_namespace(1))))[1]
-    b = emitted(read_bytes(b"198.51.100.1\n", ImportOptions(namespace=org_namespace(2))))[1]
-    assert a["id"] == stable_id("indicator", org_namespace(1), "ipv4:198.51.100.1") != b["id"]
+    a = emitted(read_bytes(b"198.51.100.1\n", ImportOptions(namespace=org_namespace(1), source="s")))[1]
+    b = emitted(read_bytes(b"198.51.100.1\n", ImportOptions(namespace=org_namespace(2), source="s")))[1]
+    c = emitted(read_bytes(b"198.51.100.1\n", ImportOptions(namespace=org_namespace(1), source="t")))[1]
+    assert a["id"] == stable_id("indicator", org_namespace(1), "s|ipv4:198.51.100.1") != b["id"]
+    assert c["id"] != a["id"]  # another source of the same organisation: another indicator
 
 
 def test_same_value_written_differently_is_a_duplicate() -> None:
