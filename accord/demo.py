@@ -27,6 +27,7 @@ import orjson
 
 from accord.app import Accord
 from accord.errors import Conflict
+from accord.intel.timestamps import now_micros
 from accord.intel.tlp import EMIT_ID, TLP
 from accord.members.auth import hash_password
 from accord.members.model import OPERATOR
@@ -1013,8 +1014,31 @@ def build_demo(
         share = app.resolve_share(viewer, sub.share)
         parsed = [(i, obj, orjson.dumps(obj).decode()) for i, obj in enumerate(sub.objects)]
         app.submit(viewer, parsed, share=share, progress=progress, what=sub.what)
+    _demo_sightings(app)
 
     return _login_lines(first, token)
+
+
+def _demo_sightings(app: Accord) -> None:
+    """Two other organisations report sightings of the first report of each showcase value, so the
+    demo shows sightings reaching producers and scores rising with corroboration."""
+    now = now_micros()
+    analysts = [p.analyst for p in PRODUCERS]
+    for n, (value, _kind, _theatre, (first, _second)) in enumerate(SHOWCASE):
+        producer = ORG_BY_KEY[first]
+        reporter = next(a for a in analysts if USER_BY_EMAIL[a].org == first)
+        viewer = app.viewer(reporter, producer.name, source="demo")
+        ids = [
+            m["id"]
+            for m in app.lookup(viewer, [value])[0]["matches"]
+            if m["type"] == "indicator" and m["producer"] == producer.name
+        ]
+        if not ids:
+            continue
+        others = [a for a in analysts if USER_BY_EMAIL[a].org != first][n : n + 2]
+        for k, email in enumerate(others):
+            sighter = app.viewer(email, ORG_BY_KEY[USER_BY_EMAIL[email].org].name, source="demo")
+            app.report_sighting(sighter, ids[0], count=3 + n + k, last_seen_us=now - k * 3_600_000_000)
 
 
 def _login_lines(first: DemoUser, token: str) -> list[str]:
@@ -1036,6 +1060,7 @@ def _login_lines(first: DemoUser, token: str) -> list[str]:
         f"API token of {first.email} ({first.role}, {ORG_BY_KEY[first.org].name}):",
         f"  {token}",
         f"  e.g. curl -H 'Authorization: Bearer {token}' <server>/api/v1/objects?limit=5",
-        "Reported by two organisations each (try looking them up): " + ", ".join(OVERLAPS),
+        "Reported by two organisations each (look them up, or `accord related`): " + ", ".join(OVERLAPS),
+        "Each first report was sighted by two more organisations (`accord score`, `accord sighting list`)",
     ]
     return lines

@@ -72,6 +72,11 @@ def test_demo_alliance(accord: Accord) -> None:
     for entry in accord.lookup(analyst, list(OVERLAPS)):
         producers = {m["producer"] for m in entry["matches"] if m["match"] == "exact"}
         assert len(producers) >= 2, entry
+    # ... recorded as overlaps, and the first reports sighted by two more organisations
+    assert {o["value"] for o in accord.overlaps(analyst, mine=False)} >= set(OVERLAPS)
+    first_report = accord.lookup(analyst, [OVERLAPS[0]])[0]["matches"]
+    scores = [accord.score(analyst, m["id"]) for m in first_report if m["type"] == "indicator"]
+    assert max(len(s["components"]["reporting_organisations"]) for s in scores) == 2
 
     # the pending organisation reads TLP:CLEAR only; an analyst of a vetted one reads much more
     newcomer = accord.viewer(DIEGO)
