@@ -9,19 +9,20 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 from sqlalchemy import func, select, update
 
 from accord import audit, jobs
 from accord.db import Database
-from accord.db.schema import membership, user
+from accord.db.schema import membership, observable, stix_object, user
 from accord.db.schema import warninglist as warninglist_table
 from accord.errors import BatchRefused, InvalidInput, Problem
 from accord.ingest import ImportOptions, org_namespace, run
-from accord.intel import overlaps, query, sightings
-from accord.intel.observables import Observable
+from accord.intel import loginput, overlaps, query, sightings
+from accord.intel.matcher import Matcher
+from accord.intel.observables import Observable, normalise
 from accord.intel.prepare import Parsed, Prepared, gc_paused, prepare_batches
 from accord.intel.store import IntelStore, SubmitResult
 from accord.intel.timestamps import format_micros, now_micros
@@ -442,11 +443,65 @@ class Accord:
                 conn, self.policy, viewer, indicator_id, self.settings.score_half_life_days, now_micros()
             )
 
+    # --- log matching -----------------------------------------------------------------------------
+
+    def matcher(self, viewer: Viewer) -> Matcher:
+        """Every value of every current, unrevoked indicator the viewer may see, warninglisted values
+        left out: built once per run, then matched in memory."""
+        rows = (
+            select(
+                observable.c.kind,
+                observable.c.value,
+                observable.c.ip_lo,
+                observable.c.ip_hi,
+                stix_object.c.stix_id,
+            )
+            .select_from(observable.join(stix_object, stix_object.c.pk == observable.c.object_pk))
+            .where(
+                stix_object.c.type == "indicator",
+                stix_object.c.revoked.is_(False),
+                observable.c.warninglist.is_(None),
+                self.policy.latest_visible(viewer),
+            )
+        )
+        with self.db.read() as conn:
+            return Matcher((r[0], r[1], r[2], r[3], r[4]) for r in conn.execute(rows))
+
+    def match(self, viewer: Viewer, fp: BinaryIO, fmt: str, emit: Callable[[bytes], Any]) -> dict[str, Any]:
+        """Match a log or value list against the viewer's indicators: each hit goes to `emit` as a
+        JSON line; returns the summary. Warninglisted values never hit."""
+        if fmt != "auto" and fmt not in loginput.FORMATS:
+            raise InvalidInput(
+                f"unknown match format {fmt!r} (use auto or one of {', '.join(loginput.FORMATS)})",
+                field="format",
+            )
+        matcher = self.matcher(viewer)
+        index = self.warninglist_index()
+        benign = None
+        if index is not None:
+            lists = index
+
+            def benign(kind: str, value: str) -> str | None:
+                return lists.match(Observable(kind, value, *_ip_keys(kind, value)))
+
+        summary = loginput.Summary()
+        for hit in loginput.match_stream(matcher, fp, fmt, benign, summary=summary):
+            emit(orjson.dumps(hit) + b"\n")
+        return {**summary.as_dict(), "indicators": len(matcher)}
+
     # --- operator helpers -------------------------------------------------------------------------
 
     def verify_audit(self) -> audit.Verdict:
         with self.db.read() as conn:
             return audit.verify(conn, self.audit_key)
+
+
+def _ip_keys(kind: str, value: str) -> tuple[bytes | None, bytes | None]:
+    """The range keys of a normalised address (warninglist CIDR checks need them)."""
+    if kind not in ("ipv4", "ipv6"):
+        return None, None
+    o = normalise(value, kind)
+    return o.ip_lo, o.ip_hi
 
 
 def create_app(settings: Settings | None = None) -> Accord:

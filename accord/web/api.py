@@ -501,25 +501,36 @@ async def match_log(
 ) -> StreamingResponse:
     """Check a log or a list of values (the request body) against every indicator the caller may
     see. Answers JSON lines: one per hit, then one `{"summary": ...}` line."""
-    path = await _body_to_file(request, app)
+    from accord.ingest.detect import open_input
 
-    def body() -> Iterator[bytes]:
-        lines: list[bytes] = []
-        try:
-            with open(path, "rb") as fp:
-                summary = app.match(viewer, fp, format, lines.append)
-            yield from lines
-            yield orjson.dumps({"summary": summary}) + b"\n"
-        finally:
-            os.unlink(path)
+    path = await _body_to_file(request, app)
+    hits_path = path + ".hits"
+
+    def cleanup() -> None:
+        for p in (path, hits_path):
+            if os.path.exists(p):
+                os.unlink(p)
+
+    def work() -> dict[str, Any]:
+        with open_input(path) as fp, open(hits_path, "wb") as out:
+            return app.match(viewer, fp, format, out.write)
 
     try:
-        first = await run_in_threadpool(lambda: list(body()))
+        summary = await run_in_threadpool(work)
     except BaseException:
-        if os.path.exists(path):
-            os.unlink(path)
+        cleanup()
         raise
-    return StreamingResponse(iter(first), media_type="application/x-ndjson")
+
+    def body() -> Iterator[bytes]:
+        try:
+            with open(hits_path, "rb") as hits:
+                while chunk := hits.read(1 << 16):
+                    yield chunk
+            yield orjson.dumps({"summary": summary}) + b"\n"
+        finally:
+            cleanup()
+
+    return StreamingResponse(body(), media_type="application/x-ndjson")
 
 
 # --- members -----------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
+from stix_factory import bundle, ip_indicator
 
 from accord import jobs
 from accord.cli import main
@@ -20,7 +21,6 @@ from accord.errors import BatchRefused
 from accord.ingest import run
 from accord.intel.tlp import TLP
 from accord.web.api import create_asgi
-from stix_factory import bundle, ip_indicator
 
 pytestmark = pytest.mark.store
 

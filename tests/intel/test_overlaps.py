@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from stix_factory import indicator, ip_indicator, parsed
 
 from accord.db.schema import overlap
 from accord.intel.overlaps import related_values, url_host
 from accord.intel.tlp import TLP
 from accord.intel.warninglists import parse_list
-from stix_factory import indicator, ip_indicator, parsed
 
 pytestmark = pytest.mark.store
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from stix_factory import ip_indicator, malware, parsed
 
 from accord.errors import InvalidInput, NotFound
 from accord.intel.sightings import CORROBORATION_PER_ORG, DEFAULT_CONFIDENCE
 from accord.intel.timestamps import now_micros, parse_micros
 from accord.intel.tlp import TLP
-from stix_factory import ip_indicator, malware, parsed
 
 pytestmark = pytest.mark.store
 DAY = 86_400_000_000
