@@ -34,7 +34,8 @@ def test_upgrade_from_0001_keeps_sightings_findable(tmp_path: Any) -> None:
     command.upgrade(_alembic_config(db), "0001")
     with db.write() as conn:
         conn.exec_driver_sql(
-            "INSERT INTO org (id, name, sector, country, vetted, created_us) VALUES (1, 'o', 'csirt', 'PL', 1, 0)"
+            "INSERT INTO org (id, name, sector, country, vetted, created_us)"
+            " VALUES (1, 'o', 'csirt', 'PL', 1, 0)"
         )
         conn.exec_driver_sql(
             "INSERT INTO user_account (id, email, name, language, platform_admin, disabled, created_us)"
