@@ -561,9 +561,7 @@ def match(ctx: click.Context, file: str, as_email: str, org_name: str | None, fm
     else:
         if not os.path.isfile(file):
             _fail(f"no such file: {file}")
-        from accord.ingest.detect import open_input
-
-        with open_input(file) as fp:
+        with open(file, "rb") as fp:  # the log reader unpacks gzip itself
             summary = app.match(viewer, fp, fmt, out.write)
     out.flush()
     click.echo(orjson.dumps(summary).decode(), err=True)

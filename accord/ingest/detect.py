@@ -21,7 +21,8 @@ from __future__ import annotations
 import csv
 import gzip
 import re
-from typing import BinaryIO
+import zlib
+from typing import Any, BinaryIO
 
 from accord.errors import InvalidInput
 from accord.ingest.stix import STIX1_REFUSAL
@@ -48,8 +49,44 @@ _MISP_EVENT = re.compile(r'(?<!\\)"Event"\s*:\s*\{')
 _STIX_TYPE = re.compile(r'(?<!\\)"type"\s*:\s*"[a-z0-9-]+"')
 _STIX_VERSION = re.compile(r'(?<!\\)"spec_version"\s*:\s*"2\.[01]"')
 _STIX1_JSON = re.compile(r'(?<!\\)"(stix_header|stix_package|STIX_Package)"\s*:')
+_STIX1_VERSION = re.compile(r'(?<!\\)"version"\s*:\s*"1\.\d')
+# A bare MISP event (no "Event" wrapper, as PyMISP writes one): STIX property names are lower case,
+# so MISP's capitalised lists or its own fields tell them apart.
+_BARE_MISP = re.compile(r'(?<!\\)"(Attribute|Object|threat_level_id|Orgc)"\s*:')
+_MISP_INFO = re.compile(r'(?<!\\)"info"\s*:')
 _COMMENT_STARTS = ("#", "//", ";")
 _SAMPLE_LINES = 20
+
+
+class _CheckedGzip(gzip.GzipFile):
+    """A gzip reader whose damage (truncation, a bad CRC, trailing junk) is an InvalidInput that
+    says so, not an EOFError or BadGzipFile from deep inside an importer."""
+
+    def _checked(self, method: Any, *args: Any) -> Any:
+        try:
+            return method(*args)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            inner = getattr(self, "fileobj", None)
+            where = {"byte": inner.tell()} if inner is not None and not inner.closed else {}
+            raise InvalidInput(f"the gzip input is damaged: {exc or 'it ends early'}", **where) from None
+
+    def read(self, size: int | None = -1) -> bytes:
+        return bytes(self._checked(super().read, size))
+
+    def read1(self, size: int = -1) -> bytes:
+        return bytes(self._checked(super().read1, size))
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return bytes(self._checked(super().readline, size))
+
+    def readinto(self, b: Any) -> int:
+        return int(self._checked(super().readinto, b))
+
+    def peek(self, n: int) -> bytes:
+        return bytes(self._checked(super().peek, n))
+
+    def __next__(self) -> bytes:
+        return bytes(self._checked(super().__next__))
 
 
 def open_input(path: str) -> BinaryIO:
@@ -60,7 +97,7 @@ def open_input(path: str) -> BinaryIO:
     with open(path, "rb") as probe:
         magic = probe.read(2)
     if magic == _GZIP_MAGIC:
-        return gzip.GzipFile(filename=path, mode="rb")  # type: ignore[return-value]
+        return _CheckedGzip(filename=path, mode="rb")  # type: ignore[return-value]
     return open(path, "rb")  # returned to the caller, who closes it
 
 
@@ -113,7 +150,11 @@ def _json_format(text: str) -> str:
     misp = _MISP_EVENT.search(text)
     if misp is not None and (stix is None or misp.start() < stix.start()):
         return "misp"
-    if _STIX1_JSON.search(text) is not None:
+    if _BARE_MISP.search(text) is not None and _MISP_INFO.search(text) is not None:
+        return "misp"
+    if _STIX1_JSON.search(text) is not None or (
+        _STIX1_VERSION.search(text) is not None and _STIX_VERSION.search(text) is None
+    ):
         raise InvalidInput(f"{STIX1_REFUSAL} (this is STIX 1.x JSON)", line=1)
     if stix is not None or _STIX_VERSION.search(text) is not None:
         return "stix"

@@ -437,8 +437,16 @@ def _to_ids(attribute: _Obj) -> bool:
     return flag if flag is not None else attribute.get("type") in _TO_IDS_BY_DEFAULT
 
 
+def _items(value: Any) -> list[Any]:
+    """A MISP list field as a list: one element written bare (a dict) is a list of one; anything
+    else that is not a list (a number, `true`, text) holds nothing usable."""
+    if isinstance(value, list):
+        return value
+    return [value] if isinstance(value, dict) else []
+
+
 def _tag_names(holder: _Obj) -> list[str]:
-    names = (tag.get("name") if isinstance(tag, dict) else tag for tag in holder.get("Tag") or ())
+    names = (tag.get("name") if isinstance(tag, dict) else tag for tag in _items(holder.get("Tag")))
     return [name for name in names if isinstance(name, str) and name.strip()]
 
 
@@ -1372,10 +1380,14 @@ class _Event:
 
     def convert(self) -> Iterator[Item]:
         galaxy_tags = self.galaxies(self.misp.get("Galaxy"), None, self.timestamp, self.event_tlp, {})
-        for n, attribute in enumerate(self.misp.get("Attribute") or ()):
+        for key in ("Attribute", "Object", "Galaxy", "Tag"):
+            value = self.misp.get(key)
+            if value not in (None, "") and not isinstance(value, list | dict):
+                self.skip(f"{key} should be a list, not {type(value).__name__}; ignored", field=key)
+        for n, attribute in enumerate(_items(self.misp.get("Attribute"))):
             if isinstance(attribute, dict):
                 self.attribute(self.keyed(attribute, f"{self.key}/attribute#{n}"))
-        for n, misp_object in enumerate(self.misp.get("Object") or ()):
+        for n, misp_object in enumerate(_items(self.misp.get("Object"))):
             if isinstance(misp_object, dict):
                 self.misp_object(self.keyed(misp_object, f"{self.key}/object#{n}"))
         if self.misp.get("EventReport"):
@@ -1412,9 +1424,9 @@ class _Event:
     ) -> set[str]:
         """Convert clusters (related to `source` when given); the tag names of converted clusters."""
         converted: set[str] = set()
-        for galaxy in galaxies or ():
+        for galaxy in _items(galaxies):
             clusters = galaxy.get("GalaxyCluster") if isinstance(galaxy, dict) else None
-            for cluster in clusters or ():
+            for cluster in _items(clusters):
                 if not isinstance(cluster, dict):
                     continue
                 cluster_type = _key(cluster.get("type"), _text(galaxy.get("type")) or "")
@@ -1627,7 +1639,7 @@ class _Event:
         for obj in self.objects if galaxy_tags else ():
             if obj["id"] in ids and "labels" in obj:
                 obj["labels"] = [t for t in obj["labels"] if t not in galaxy_tags]
-        for n, sighting in enumerate(sightings or ()):
+        for n, sighting in enumerate(_items(sightings)):
             if isinstance(sighting, dict):
                 self.sighting(subject, ids, self.keyed(sighting, f"{subject.key}/sighting#{n}"))
 
@@ -1670,7 +1682,7 @@ class _Event:
         where = {"object": object_key}
         name = _text(misp_object.get("name")) or ""
         attributes = []
-        for n, raw in enumerate(misp_object.get("Attribute") or ()):
+        for n, raw in enumerate(_items(misp_object.get("Attribute"))):
             attribute = self.keyed(raw, f"{object_key}/attribute#{n}") if isinstance(raw, dict) else None
             if attribute is not None and _flag(attribute.get("deleted")):
                 self.skip(
@@ -1722,5 +1734,5 @@ class _Event:
             comparisons = [text for attribute, text in shape.comparisons if _to_ids(attribute)]
             comparisons = [*shape.always, *comparisons] if comparisons else []
             ids = self.observation(subject, shape.scos, comparisons, bool(comparisons))
-        galaxies = [g for a in attributes for g in (a.get("Galaxy") or ())]
-        self.attach(subject, ids, galaxies, [s for a in attributes for s in (a.get("Sighting") or ())])
+        galaxies = [g for a in attributes for g in _items(a.get("Galaxy"))]
+        self.attach(subject, ids, galaxies, [s for a in attributes for s in _items(a.get("Sighting"))])

@@ -420,7 +420,10 @@ def _read(lines: Lines, options: ImportOptions) -> Iterator[Item]:
         if columns is None:  # no map: the first row is the header, or data under a commented header
             header = header_of(row)
             if header is None and rows.last_comment is not None:
-                comment_cells = next(csv.reader([rows.last_comment[1]], delimiter=delimiter))
+                try:
+                    comment_cells = next(csv.reader([rows.last_comment[1]], delimiter=delimiter))
+                except csv.Error:  # a comment that is no CSV row (a stray carriage return) is no header
+                    comment_cells = []
                 header = header_of(comment_cells)
                 if header is not None:
                     columns, implied_type = header

@@ -501,8 +501,6 @@ async def match_log(
 ) -> StreamingResponse:
     """Check a log or a list of values (the request body) against every indicator the caller may
     see. Answers JSON lines: one per hit, then one `{"summary": ...}` line."""
-    from accord.ingest.detect import open_input
-
     path = await _body_to_file(request, app)
     hits_path = path + ".hits"
 
@@ -512,7 +510,7 @@ async def match_log(
                 os.unlink(p)
 
     def work() -> dict[str, Any]:
-        with open_input(path) as fp, open(hits_path, "wb") as out:
+        with open(path, "rb") as fp, open(hits_path, "wb") as out:  # the reader unpacks gzip itself
             return app.match(viewer, fp, format, out.write)
 
     try:
