@@ -157,8 +157,7 @@ def main() -> None:
         with app.db.engine.connect() as conn:
             trans = conn.begin()
             start = time.perf_counter()
-            networks = overlaps.load_networks(conn, 10**9)
-            rows = overlaps.find(conn, new_values, 10**9, networks)
+            rows = overlaps.find(conn, new_values, 10**9, overlaps.network_prefixes(conn))
             record_times.append(time.perf_counter() - start)
             found = len(rows)
             trans.rollback()

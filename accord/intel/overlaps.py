@@ -16,7 +16,7 @@ Warninglisted (known-benign) values take no part.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,45 +72,6 @@ def _is_ip(host: str) -> bool:
     return ":" in host or host.replace(".", "").isdigit()
 
 
-class Networks:
-    """The stored networks (CIDRs) as of a moment, for containment probes in memory: an address
-    is looked up once per prefix length in use instead of once per network."""
-
-    def __init__(self, rows: Iterable[tuple[bytes, bytes, str, str]]) -> None:
-        self.by_key: dict[tuple[int, int], list[tuple[str, str]]] = {}  # (lo, prefix) -> [(value, id)]
-        for lo, hi, value, stix_id in rows:
-            lo_i = int.from_bytes(lo, "big")
-            size = int.from_bytes(hi, "big") - lo_i + 1
-            prefix = 128 - (size.bit_length() - 1)
-            self.by_key.setdefault((lo_i, prefix), []).append((value, stix_id))
-        self.prefixes = sorted({p for _lo, p in self.by_key}, reverse=True)
-
-    def containing(self, key: bytes, v4: bool) -> list[tuple[str, str]]:
-        """(network value, holder id) of every stored network that contains this address key."""
-        n = int.from_bytes(key, "big")
-        found: list[tuple[str, str]] = []
-        for p in self.prefixes:
-            if v4 and p < 96:
-                break
-            hit = self.by_key.get(((n >> (128 - p)) << (128 - p), p))
-            if hit:
-                found.extend(hit)
-        return found
-
-
-def load_networks(conn: Connection, top_pk: int) -> Networks:
-    rows = conn.execute(
-        select(observable.c.ip_lo, observable.c.ip_hi, observable.c.value, stix_object.c.stix_id)
-        .join(stix_object, stix_object.c.pk == observable.c.object_pk)
-        .where(
-            observable.c.ip_lo != observable.c.ip_hi,
-            observable.c.object_pk <= top_pk,
-            observable.c.warninglist.is_(None),
-        )
-    )
-    return Networks((r[0], r[1], r[2], r[3]) for r in rows)
-
-
 @dataclass
 class NewValue:
     object_pk: int
@@ -121,37 +82,88 @@ class NewValue:
     ip_hi: bytes | None
 
 
-def _holders(conn: Connection, values: Sequence[str], top_pk: int) -> dict[str, tuple[str, str | None]]:
-    """For each value stored before `top_pk`, the ids of up to two different objects holding it
-    (two are enough to tell whether anything other than a given object holds it)."""
-    holder = (
-        "SELECT s.stix_id FROM observable o JOIN stix_object s ON s.pk = o.object_pk"
-        " WHERE o.value = {v} AND o.object_pk <= :top AND o.warninglist IS NULL"
-    )
-    found: dict[str, tuple[str, str | None]] = {}
+_HOLDER = (
+    "SELECT s.stix_id FROM observable o JOIN stix_object s ON s.pk = o.object_pk"
+    " WHERE o.value = v.value AND o.object_pk <= :top AND o.warninglist IS NULL"
+)
+
+
+def _values_cte(rows: Sequence[tuple[str, ...]], names: str) -> tuple[str, dict[str, Any]]:
+    """`WITH v(names) AS (VALUES (...), ...)` with bound parameters (portable across engines)."""
+    params: dict[str, Any] = {}
+    tuples = []
+    for i, row in enumerate(rows):
+        cells = []
+        for j, cell in enumerate(row):
+            params[f"p{i}_{j}"] = cell
+            cells.append(f":p{i}_{j}")
+        tuples.append("(" + ", ".join(cells) + ")")
+    return f"WITH v({names}) AS (VALUES " + ", ".join(tuples) + ") ", params
+
+
+def _holders(conn: Connection, values: Sequence[str], top_pk: int) -> dict[str, str]:
+    """For each value stored before `top_pk`, the id of one object holding it."""
+    found: dict[str, str] = {}
     for start in range(0, len(values), _PROBE_CHUNK):
-        chunk = values[start : start + _PROBE_CHUNK]
-        params: dict[str, Any] = {f"v{i}": v for i, v in enumerate(chunk)}
+        cte, params = _values_cte([(v,) for v in values[start : start + _PROBE_CHUNK]], "value")
+        params["top"] = top_pk
+        rows = conn.execute(text(cte + f"SELECT v.value, ({_HOLDER} LIMIT 1) FROM v"), params)
+        found.update((value, holder) for value, holder in rows if holder is not None)
+    return found
+
+
+def _held_by_others(conn: Connection, pairs: Sequence[tuple[str, str]], top_pk: int) -> set[tuple[str, str]]:
+    """The (value, id) pairs whose value some object other than `id` held before `top_pk` (asked
+    only when the one holder found was the new object itself: an earlier version of it)."""
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(pairs), _PROBE_CHUNK):
+        cte, params = _values_cte(pairs[start : start + _PROBE_CHUNK], "value, id")
         params["top"] = top_pk
         rows = conn.execute(
-            text(
-                "WITH v(value) AS (VALUES " + ", ".join(f"(:v{i})" for i in range(len(chunk))) + "), "
-                "first(value, a) AS (SELECT v.value, (" + holder.format(v="v.value") + " LIMIT 1) FROM v) "
-                "SELECT first.value, first.a, ("
-                + holder.format(v="first.value")
-                + " AND s.stix_id <> first.a LIMIT 1) FROM first WHERE first.a IS NOT NULL"
-            ),
-            params,
+            text(cte + f"SELECT v.value, v.id FROM v WHERE EXISTS ({_HOLDER} AND s.stix_id <> v.id)"), params
         )
-        found.update((value, (a, b)) for value, a, b in rows)
+        found.update((value, stix_id) for value, stix_id in rows)
+    return found
+
+
+def _containing_networks(
+    conn: Connection, addresses: Sequence[NewValue], top_pk: int, prefixes: Sequence[int]
+) -> dict[bytes, list[tuple[str, str]]]:
+    """For each address key, (network value, holder id) of the stored networks that contain it:
+    one exact probe of the network index per address and prefix length in use."""
+    wanted: dict[bytes, list[bytes]] = {}  # network lo -> addresses that would be inside
+    for nv in addresses:
+        assert nv.ip_lo is not None
+        o = Observable(nv.kind, nv.value, nv.ip_lo, nv.ip_hi)
+        for lo in networks_at(o, prefixes):
+            wanted.setdefault(lo, []).append(nv.ip_lo)
+    found: dict[bytes, list[tuple[str, str]]] = {}
+    keys = sorted(wanted)
+    for start in range(0, len(keys), _PROBE_CHUNK * 2):
+        rows = conn.execute(
+            select(observable.c.ip_lo, observable.c.ip_hi, observable.c.value, stix_object.c.stix_id)
+            .join(stix_object, stix_object.c.pk == observable.c.object_pk)
+            .where(
+                observable.c.ip_lo.in_(keys[start : start + _PROBE_CHUNK * 2]),
+                observable.c.ip_lo != observable.c.ip_hi,
+                observable.c.object_pk <= top_pk,
+                observable.c.warninglist.is_(None),
+            )
+        )
+        for lo, hi, value, stix_id in rows:
+            lo, hi = bytes(lo), bytes(hi)
+            for address in wanted.get(lo, ()):
+                if lo <= address <= hi:
+                    found.setdefault(address, []).append((value, stix_id))
     return found
 
 
 def find(
-    conn: Connection, new: Sequence[NewValue], top_pk: int, networks: Networks | None
+    conn: Connection, new: Sequence[NewValue], top_pk: int, prefixes: Sequence[int] = ()
 ) -> list[tuple[int, str, str, str]]:
     """(object_pk, value, match, known value) for each new value that meets an earlier value of
-    another object. `networks`: the stored networks, or None when no address is among `new`."""
+    another object. `prefixes`: the network prefix lengths in use (networks containing addresses
+    are probed at those lengths only)."""
     wanted: dict[str, None] = {}
     related: list[tuple[NewValue, list[tuple[str, str]]]] = []
     for nv in new:
@@ -160,18 +172,28 @@ def find(
         for value, _match in rel:
             wanted[value] = None
     holders = _holders(conn, sorted(wanted), top_pk)
+    own = sorted(
+        {(value, nv.stix_id) for nv, rel in related for value, _m in rel if holders.get(value) == nv.stix_id}
+    )
+    others = _held_by_others(conn, own, top_pk) if own else set()
+    addresses = [nv for nv in new if nv.ip_lo is not None and nv.ip_lo == nv.ip_hi]
+    networks = _containing_networks(conn, addresses, top_pk, prefixes) if addresses and prefixes else {}
     out: list[tuple[int, str, str, str]] = []
     for nv, rel in related:
         for value, match in rel:
-            held = holders.get(value)
-            if held is None or (held[0] == nv.stix_id and held[1] is None):
+            holder = holders.get(value)
+            if holder is None or (holder == nv.stix_id and (value, nv.stix_id) not in others):
                 continue  # unknown, or only an earlier version of the same object holds it
             out.append((nv.object_pk, nv.value, match, value))
-        if networks is not None and nv.ip_lo is not None and nv.ip_lo == nv.ip_hi:
-            for network, holder_id in networks.containing(nv.ip_lo, nv.kind == "ipv4"):
+        if nv.ip_lo is not None and nv.ip_lo == nv.ip_hi:
+            for network, holder_id in networks.get(nv.ip_lo, ()):
                 if holder_id != nv.stix_id:
                     out.append((nv.object_pk, nv.value, "cidr", network))
     return sorted(set(out))
+
+
+def network_prefixes(conn: Connection) -> list[int]:
+    return [int(p) for (p,) in conn.exec_driver_sql("SELECT prefix FROM network_prefix ORDER BY prefix")]
 
 
 def record(conn: Connection, rows: list[tuple[int, str, str, str]], added_us: int) -> None:
@@ -192,8 +214,7 @@ def _probe_values(o: Observable, conn: Connection) -> list[tuple[str, str]]:
     """What a value relates to, networks containing an address included."""
     rel = related_values(o.kind, o.value)
     if o.ip_lo is not None and o.ip_lo == o.ip_hi:
-        prefixes = [p for (p,) in conn.exec_driver_sql("SELECT prefix FROM network_prefix")]
-        keys = networks_at(o, prefixes)
+        keys = networks_at(o, network_prefixes(conn))
         if keys:
             rows = conn.execute(
                 select(observable.c.value)

@@ -78,7 +78,7 @@ class _Submission:
     audiences: dict[str | None, int] = field(default_factory=dict)  # by TLP value
     top_pk: int = 0  # the newest object stored before this submission: overlaps are with those
     benign: Benign | None = None
-    networks: overlaps.Networks | None = None  # loaded when the first address arrives
+    prefixes: list[int] | None = None  # network prefix lengths stored before this submission
 
     @property
     def default_tlp_value(self) -> str | None:
@@ -324,9 +324,9 @@ class IntelStore:
     def _record_overlaps(conn: Connection, new_values: list[overlaps.NewValue], sub: _Submission) -> None:
         """Before this batch's values are indexed, so only what was known before this submission
         (pk <= top_pk) counts."""
-        if sub.networks is None and any(v.ip_lo is not None and v.ip_lo == v.ip_hi for v in new_values):
-            sub.networks = overlaps.load_networks(conn, sub.top_pk)
-        found = overlaps.find(conn, new_values, sub.top_pk, sub.networks)
+        if sub.prefixes is None:
+            sub.prefixes = overlaps.network_prefixes(conn)
+        found = overlaps.find(conn, new_values, sub.top_pk, sub.prefixes)
         overlaps.record(conn, found, sub.added_us)
         sub.result.overlaps += len(found)
 

@@ -168,3 +168,11 @@ def test_warninglisted_values_do_not_overlap(world: Any) -> None:
     result = submit(world, "ana@banco.br", [ip_indicator("8.8.8.8", TLP.GREEN)])
     assert (result.overlaps, result.warninglisted) == (0, 1)
     assert world.app.related(world.viewer("ana@banco.br"), values=["8.8.8.8"])["related"] == []
+
+
+def test_a_new_version_still_meets_other_objects(world: Any) -> None:
+    mine = ip_indicator("198.51.100.12", TLP.GREEN)
+    submit(world, "ana@banco.br", [mine])
+    submit(world, "piotr@policja.pl", [ip_indicator("198.51.100.12", TLP.GREEN)])
+    newer = dict(mine, modified="2024-06-01T00:00:00.000Z", description="seen again")
+    assert submit(world, "ana@banco.br", [newer]).overlaps == 1  # the police unit's, not its own past
