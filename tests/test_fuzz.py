@@ -19,9 +19,9 @@ Every import goes through `Harness.check_import`, which holds the invariants:
 Log input: the reader never raises but for UTF-16, counts every line (unreadable ones too) and its
 hits are exactly the matcher's hits of the candidate values it offers.
 
-Bugs the fuzzing found are kept as `xfail(strict=True)` reproducers (search "known bug"); the fuzz
-tests pass over inputs that would hit them (`known_bug`, `known_log_bug`, `not_a_list`) so they keep
-looking for new ones. When a bug is fixed its reproducer XPASSes: drop the marker and the filter.
+Each bug the fuzzing found (damaged gzip, MISP list fields holding scalars, a carriage return in a
+CSV comment, a broken Zeek `#separator` escape, bare MISP events and header-less STIX 1.x JSON
+detected wrongly) was fixed and keeps a named regression test here.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 import pytest
 from conftest import shared_data
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
@@ -122,22 +122,6 @@ def assert_report_is_sound(report: dict[str, Any], data: bytes) -> None:
 CSV_COMMENT_WITH_CR = re.compile(rb"(?m)^[^\S\n]*#[^\n]*\r[^\n]")
 
 
-def damaged_gzip(data: bytes) -> bool:
-    if not data.startswith(GZIP_MAGIC):
-        return False
-    try:
-        gzip.decompress(data)
-    except (OSError, EOFError):
-        return True
-    return False
-
-
-def known_bug(data: bytes) -> str | None:
-    """Which known bug (each kept as an xfail reproducer below) `data` would hit, if any. The fuzz
-    tests pass over such inputs so they go on finding new bugs; drop an entry once its bug is fixed."""
-    return None
-
-
 @dataclass
 class Harness:
     """One organisation importing fuzzed files into one app; rows are counted around each import."""
@@ -155,7 +139,6 @@ class Harness:
 
     def check_fuzzed(self, data: bytes, fmt: str | None, **kw: Any) -> dict[str, Any] | AccordError:
         """`check_import` for generated input, passing over inputs that hit a known bug."""
-        assume(known_bug(data) is None)
         return self.check_import(data, fmt, **kw)
 
     def check_import(
@@ -1080,7 +1063,6 @@ def assert_problem_document(resp: Any) -> None:
 def test_http_uploads_never_answer_5xx(
     harness: Harness, web: tuple[TestClient, dict[str, str]], data: bytes, fmt: str | None
 ) -> None:
-    assume(known_bug(data) is None)
     client, headers = web
     before = harness.counts()
     resp = client.post(
@@ -1278,22 +1260,6 @@ log_inputs = st.one_of(
 LOG_FORMAT_ARGS = ["auto", *loginput.FORMATS]
 
 
-ZEEK_SEPARATOR_LINE = re.compile(rb"(?m)^#separator([^\n]*)")
-
-
-def known_log_bug(data: bytes) -> str | None:
-    """Which known bug of the log reader (kept as an xfail reproducer) `data` would hit, if any."""
-    if data.startswith(GZIP_MAGIC):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError):
-            return None  # the reader counts a broken gzip stream as unreadable
-    for m in ZEEK_SEPARATOR_LINE.finditer(data):
-        try:
-            m.group(1).decode("latin-1").strip().encode("latin-1", "replace").decode("unicode_escape")
-        except UnicodeDecodeError:
-            return "a broken #separator escape: test_a_zeek_separator_with_a_broken_escape_is_read"
-    return None
 
 
 def log_lines(data: bytes) -> tuple[int, int]:
@@ -1318,7 +1284,6 @@ def log_lines(data: bytes) -> tuple[int, int]:
 @fuzz_no_db(300)
 @given(data=log_inputs, fmt=st.sampled_from(LOG_FORMAT_ARGS))
 def test_log_input_never_crashes_and_counts_what_it_cannot_read(data: bytes, fmt: str) -> None:
-    assume(known_log_bug(data) is None)
     summary = loginput.Summary()
     try:
         hits = list(loginput.match_stream(MATCHER, io.BytesIO(data), fmt, summary=summary))
@@ -1361,12 +1326,6 @@ def test_an_overlong_log_line_is_counted_not_raised() -> None:
     assert summary.unreadable == 1 and summary.unreadable_lines[0][0] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="known bug: loginput._zeek_header decodes the '#separator' value with unicode_escape, so a "
-    "truncated or unknown escape escapes as UnicodeDecodeError instead of being counted or refused",
-)
 @pytest.mark.parametrize("separator", ["\\x", "\\xZZ", "\\", "\\N{NOPE}"])
 def test_a_zeek_separator_with_a_broken_escape_is_read(separator: str) -> None:
     data = f"#separator {separator}\n#fields\tquery\nevil.example\n".encode()
@@ -1391,7 +1350,6 @@ def match_web(web: tuple[TestClient, dict[str, str]], harness: Harness) -> tuple
 def test_http_match_never_answers_5xx(
     match_web: tuple[TestClient, dict[str, str]], data: bytes, fmt: str
 ) -> None:
-    assume(known_log_bug(data) is None)  # see the xfail test
     client, headers = match_web
     resp = client.post("/api/v1/match", content=data, params={"format": fmt}, headers=headers)
     assert resp.status_code < 500, resp.text
