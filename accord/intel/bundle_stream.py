@@ -57,6 +57,11 @@ _NUMBER_TAIL = 2
 # An error this close to the end of the buffer may be the buffer's end, not the data's.
 _TAIL = 64
 
+# Read on when less than this is left to decode (at most half a chunk): a value that runs past the
+# buffer's end makes the scanner fail, and the JSONDecodeError it builds counts the newlines of the
+# whole buffer, twice per chunk: about a seventh of the time spent reading a minified bundle.
+_READ_AHEAD = 1 << 16
+
 
 class _Stream:
     __slots__ = (
@@ -133,10 +138,11 @@ class _Stream:
         drop = self.pos if self.keep is None else self.keep
         if drop:
             buf = self.buf
-            newlines = buf.count("\n", 0, drop)
-            if newlines:
-                self.line_base += newlines
-                self.col_base = drop - buf.rfind("\n", 0, drop) - 1
+            # rfind first: one memrchr over minified JSON, which has no newline to count.
+            last = buf.rfind("\n", 0, drop)
+            if last >= 0:
+                self.line_base += buf.count("\n", 0, last + 1)
+                self.col_base = drop - last - 1
             else:
                 self.col_base += drop
             self.pos -= drop
@@ -221,9 +227,17 @@ class _Stream:
         scan = _scan_once
         ws = _ws_end
         space = _SPACE
+        read_ahead = min(_READ_AHEAD, self.chunk // 2)
         buf = self.buf
         pos = self.pos  # start of the next element, whitespace skipped
         while True:
+            if len(buf) - pos < read_ahead and not self.eof:
+                self.pos = pos
+                self.more()
+                buf = self.buf
+                pos = self.pos
+                if len(buf) - pos < read_ahead:
+                    read_ahead = 0  # a source that gives small pieces: read only when needed
             try:
                 obj, end = scan(buf, pos)
             except (StopIteration, ValueError, RecursionError):

@@ -30,6 +30,7 @@ __all__ = [
     "network_prefix_of",
     "networks_at",
     "normalise",
+    "normalise_row",
     "parent_domains",
     "refang",
     "try_normalise",
@@ -48,13 +49,17 @@ class Observable:
     ip_hi: bytes | None = None
 
 
+# An Observable's fields as a plain tuple (kind, value, ip_lo, ip_hi): what bulk ingest stores, made
+# without the cost of building an Observable (a frozen dataclass) per value.
+ObservableRow = tuple[str, str, bytes | None, bytes | None]
+
+
 class _Bad(Exception):
     """Internal: why a value is not of a kind (turned into InvalidInput naming the value)."""
 
 
 HASH_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 _LEN_HASH = {n: k for k, n in HASH_LENGTHS.items()}
-_HEX = "0123456789abcdef"
 # STIX hash-algorithm keys we index (upper-cased; 'SHA1'/'SHA256' are common misspellings in feeds).
 _HASH_KEYS = {
     "MD5": "md5",
@@ -88,6 +93,9 @@ _LABEL_RE = re.compile(r"[a-z0-9_-]+")
 _SCHEME_RE = re.compile(r"[a-z][a-z0-9+.-]*")
 _URL_BAD_CHAR = re.compile(r"[\x00-\x20\x7f]")
 _AUTHORITY_END = re.compile(r"[/?#]")
+# A URL with an ASCII scheme and no whitespace or control character, split: (scheme, authority, rest).
+# The authority ends at the first /, ? or # (greedy, and the rest can take all it cannot).
+_URL_SPLIT = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#\x00-\x20\x7f]*)([^\x00-\x20\x7f]*)").fullmatch
 _IDNA_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 
@@ -178,13 +186,13 @@ def _v4_packed(addr: str) -> bytes | None:
     return packed if inet_ntop(AF_INET, packed) == addr else None
 
 
-def _parse_ipv4(s: str) -> Observable:
+def _parse_ipv4(s: str) -> ObservableRow:
     addr, slash, plen = s.partition("/")
     if not slash:
         packed = _v4_packed(addr)
         if packed is not None:
             key = _V4_PREFIX + packed
-            return Observable("ipv4", addr, key, key)
+            return ("ipv4", addr, key, key)
     n = _v4_int(addr)
     if slash:
         p = _prefix(plen, 32)
@@ -192,7 +200,7 @@ def _parse_ipv4(s: str) -> Observable:
             host = _ALL32 >> p
             lo = n & ~host & _ALL32
             hi = lo | host
-            return Observable(
+            return (
                 "ipv4",
                 f"{_v4_text(lo)}/{p}",
                 (_V4_MAPPED_BASE | lo).to_bytes(16, "big"),
@@ -200,10 +208,10 @@ def _parse_ipv4(s: str) -> Observable:
             )
         addr = _v4_text(n)
     key = (_V4_MAPPED_BASE | n).to_bytes(16, "big")
-    return Observable("ipv4", addr, key, key)
+    return ("ipv4", addr, key, key)
 
 
-def _parse_ipv6(s: str) -> Observable:
+def _parse_ipv6(s: str) -> ObservableRow:
     addr, slash, plen = s.partition("/")
     if "%" in addr:
         raise _Bad("zone index (%...) is not allowed")
@@ -217,8 +225,8 @@ def _parse_ipv6(s: str) -> Observable:
             host = _ALL128 >> p
             lo = int.from_bytes(key, "big") & ~host & _ALL128
             lo_key = lo.to_bytes(16, "big")
-            return Observable("ipv6", f"{_v6_text(lo_key)}/{p}", lo_key, (lo | host).to_bytes(16, "big"))
-    return Observable("ipv6", _v6_text(key), key, key)
+            return ("ipv6", f"{_v6_text(lo_key)}/{p}", lo_key, (lo | host).to_bytes(16, "big"))
+    return ("ipv6", _v6_text(key), key, key)
 
 
 def _is_single(obs: Observable) -> bool:
@@ -275,11 +283,11 @@ def _domain(s: str, *, need_tld: bool) -> str:
     return d
 
 
-def _parse_domain(s: str) -> Observable:
-    return Observable("domain", _domain(s, need_tld=False))
+def _parse_domain(s: str) -> ObservableRow:
+    return ("domain", _domain(s, need_tld=False), None, None)
 
 
-def _email(s: str, *, need_tld: bool) -> Observable:
+def _email(s: str, *, need_tld: bool) -> ObservableRow:
     local, at, dom = s.rpartition("@")
     if not at or not local or not dom:
         raise _Bad("expected local-part@domain")
@@ -289,17 +297,22 @@ def _email(s: str, *, need_tld: bool) -> Observable:
         raise _Bad("more than one '@'")
     if _URL_BAD_CHAR.search(local) is not None:
         raise _Bad("local part contains whitespace or a control character")
-    return Observable("email", f"{local}@{_domain(dom, need_tld=need_tld)}")
+    return ("email", f"{local}@{_domain(dom, need_tld=need_tld)}", None, None)
 
 
-def _parse_email(s: str) -> Observable:
+def _parse_email(s: str) -> ObservableRow:
     return _email(s, need_tld=False)
 
 
 # ----------------------------------------------------------------------------------------------- URLs
 
 
-def _url(s: str, *, explicit: bool) -> Observable:
+def _url_parts(s: str, explicit: bool) -> tuple[str, str, str]:
+    """(lower-case scheme, authority, the rest from the first /, ? or #)."""
+    m = _URL_SPLIT(s)
+    if m is not None:  # one regex call for what the steps below find in several
+        scheme, authority, tail = m.groups()
+        return scheme.lower(), authority, tail
     if _URL_BAD_CHAR.search(s) is not None:
         raise _Bad("contains whitespace or a control character")
     i = s.find("://")
@@ -313,7 +326,11 @@ def _url(s: str, *, explicit: bool) -> Observable:
     rest = s[i + 3 :]
     m = _AUTHORITY_END.search(rest)
     j = len(rest) if m is None else m.start()
-    authority, tail = rest[:j], rest[j:]
+    return scheme, rest[:j], rest[j:]
+
+
+def _url(s: str, *, explicit: bool) -> ObservableRow:
+    scheme, authority, tail = _url_parts(s, explicit)
     userinfo, at, hostport = authority.rpartition("@")
     port = ""
     if hostport.startswith("["):
@@ -326,7 +343,7 @@ def _url(s: str, *, explicit: bool) -> Observable:
         port = after[1:]
         if "/" in inner:
             raise _Bad("a URL host cannot be a network")
-        host = f"[{_parse_ipv6(inner).value}]"
+        host = f"[{_parse_ipv6(inner)[1]}]"
     else:
         host, colon, port = hostport.rpartition(":")
         if not colon:
@@ -344,29 +361,33 @@ def _url(s: str, *, explicit: bool) -> Observable:
             raise _Bad(f"port {port!r} is not a number from 0 to 65535")
         port = "" if _DEFAULT_PORTS.get(scheme) == int(port) else f":{int(port)}"
     user = f"{userinfo}@" if at else ""
-    return Observable("url", f"{scheme}://{user}{host}{port}{tail}")
+    return ("url", f"{scheme}://{user}{host}{port}{tail}", None, None)
 
 
-def _parse_url(s: str) -> Observable:
+def _parse_url(s: str) -> ObservableRow:
     return _url(s, explicit=True)
 
 
 # --------------------------------------------------------------------------------------------- hashes
 
 
+_hex_match = re.compile("[0-9a-fA-F]*").fullmatch  # ASCII hex digits only, whatever the case
+
+
 def _is_hex(s: str) -> bool:
-    return s.isascii() and not s.lower().strip(_HEX)
+    # A regex: several times cheaper than `not s.lower().strip("0123456789abcdef")` on a long hash.
+    return _hex_match(s) is not None
 
 
-def _hash_parser(kind: str) -> Callable[[str], Observable]:
+def _hash_parser(kind: str) -> Callable[[str], ObservableRow]:
     n = HASH_LENGTHS[kind]
 
-    def parse(s: str) -> Observable:
+    def parse(s: str) -> ObservableRow:
         if len(s) != n:
             raise _Bad(f"expected {n} hex digits, got {len(s)} characters")
         if not _is_hex(s):
             raise _Bad("not hexadecimal")
-        return Observable(kind, s.lower())
+        return (kind, s.lower(), None, None)
 
     return parse
 
@@ -378,7 +399,7 @@ def hash_kind(key: str) -> str | None:
 
 # ------------------------------------------------------------------------------------------ normalise
 
-_PARSERS: dict[str, Callable[[str], Observable]] = {
+_PARSERS: dict[str, Callable[[str], ObservableRow]] = {
     "ipv4": _parse_ipv4,
     "ipv6": _parse_ipv6,
     "domain": _parse_domain,
@@ -405,22 +426,22 @@ def _infer(s: str) -> Observable:
     c = s[0]
     if "0" <= c <= "9" and _IPV4_CHARS.issuperset(s) and "." in s:
         try:
-            return _parse_ipv4(s)
+            return Observable(*_parse_ipv4(s))
         except _Bad as e:
             first = first or ("ipv4", str(e))
     if ":" in s and _IPV6_CHARS.issuperset(s):
         try:
-            return _parse_ipv6(s)
+            return Observable(*_parse_ipv6(s))
         except _Bad as e:
             first = first or ("ipv6", str(e))
     if "@" in s and "://" not in s:
         try:
-            return _email(s, need_tld=True)
+            return Observable(*_email(s, need_tld=True))
         except _Bad as e:
             first = first or ("email", str(e))
     if "://" in s:
         try:
-            return _url(s, explicit=False)
+            return Observable(*_url(s, explicit=False))
         except _Bad as e:
             first = first or ("url", str(e))
     kind = _LEN_HASH.get(len(s))
@@ -444,16 +465,26 @@ def normalise(raw: str, kind: str | None = None) -> Observable:
 
     Raises InvalidInput naming the value and saying what is wrong with it.
     """
+    if kind is None:
+        if not isinstance(raw, str):
+            raise InvalidInput(f"an observable value must be text, not {type(raw).__name__}")
+        return _infer(_refanged(raw))
+    return Observable(*normalise_row(raw, kind))
+
+
+def normalise_row(raw: str, kind: str | None = None) -> ObservableRow:
+    """`normalise(raw, kind)` as a plain (kind, value, ip_lo, ip_hi) tuple, with the same errors:
+    bulk ingest stores these fields and need not build an Observable per value."""
     if not isinstance(raw, str):
         raise InvalidInput(f"an observable value must be text, not {type(raw).__name__}")
-    s = raw.strip()
-    # Cheaper than _REFANG_HINT: one value's defanged scheme can only be at its start.
+    s = raw.strip()  # as in _refanged, inline: this runs once per value of a bulk import
     if "[" in s or "(" in s or "{" in s or (s[:1] in "hHfF" and s[1:2] in "xX"):
         s = refang(s)
     if not s:
         raise InvalidInput("empty observable value")
     if kind is None:
-        return _infer(s)
+        o = _infer(s)
+        return (o.kind, o.value, o.ip_lo, o.ip_hi)
     parse = _PARSERS.get(kind)
     if parse is None:
         raise InvalidInput(f"unknown observable kind {kind!r} (expected one of {', '.join(KINDS)})")
@@ -461,6 +492,17 @@ def normalise(raw: str, kind: str | None = None) -> Observable:
         return parse(s)
     except _Bad as e:
         raise InvalidInput(f"{raw!r} is not a valid {_LABELS[kind]}: {e}") from None
+
+
+def _refanged(raw: str) -> str:
+    """`raw` stripped and refanged; InvalidInput if nothing is left."""
+    s = raw.strip()
+    # Cheaper than _REFANG_HINT: one value's defanged scheme can only be at its start.
+    if "[" in s or "(" in s or "{" in s or (s[:1] in "hHfF" and s[1:2] in "xX"):
+        s = refang(s)
+    if not s:
+        raise InvalidInput("empty observable value")
+    return s
 
 
 def try_normalise(raw: str, kind: str | None = None) -> Observable | None:

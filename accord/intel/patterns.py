@@ -13,9 +13,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from accord.errors import InvalidInput
-from accord.intel.observables import HASH_LENGTHS, Observable, hash_kind, normalise
+from accord.intel.observables import (
+    HASH_LENGTHS,
+    Observable,
+    ObservableRow,
+    hash_kind,
+    normalise,
+    normalise_row,
+)
 
-__all__ = ["observables_of_pattern"]
+__all__ = ["observables_of_pattern", "pattern_rows"]
 
 _IP_KINDS = frozenset(("ipv4", "ipv6"))
 # (object type, property path) -> kind; file hashes are handled by `hash_kind`.
@@ -64,6 +71,7 @@ _SINGLE_RE = re.compile(rf"{_WS}*\[{_WS}*{_COMP}{_WS}*\]{_WS}*")
 _STRUCTURE_RE = re.compile(rf"{_WS}*{_OBS}(?:{_WS}*(?:AND|OR|FOLLOWEDBY){_WS}*{_OBS})*{_WS}*")
 _COMP_RE = re.compile(_COMP)
 _ESCAPE_RE = re.compile(r"\\(['\\])")
+_hex_match = re.compile("[0-9a-fA-F]*").fullmatch  # ASCII hex digits only, whatever the case
 
 
 def _unescape(body: str) -> str:
@@ -91,8 +99,7 @@ def _canonical(found: Iterable[Observable | _Skipped]) -> list[Observable | _Ski
 def _strict_hex(value: str, kind: str) -> bool:
     # What stix2patterns' object validator demands of a hash literal (sans its `$`-before-newline
     # quirk); anything else defers to the validator, which refuses it or accepts it on its own terms.
-    hex_digits = "0123456789abcdef"
-    return len(value) == HASH_LENGTHS[kind] and value.isascii() and not value.lower().strip(hex_digits)
+    return len(value) == HASH_LENGTHS[kind] and _hex_match(value) is not None
 
 
 def _from_match(m: re.Match[str]) -> Observable | _Skipped | None:
@@ -127,9 +134,46 @@ def _fast_path(pattern: str) -> list[Observable | _Skipped] | None:
     return _canonical(found)
 
 
-def _kind_of(obj_type: str, path: list[Any]) -> str | None:
+def _canonical_heads() -> dict[str, tuple[str, str]]:
+    """`[<path>` -> (path, kind) for the paths of the canonical one-comparison pattern."""
+    heads = {f"[{path}": (path, kind) for path, kind in _FAST_PATH_KINDS.items()}
+    for key in ("MD5", "SHA-1", "SHA1", "SHA-256", "SHA256", "SHA-512", "SHA512"):
+        for spelling in (key, key.lower()):
+            kind = hash_kind(spelling)
+            assert kind is not None
+            heads[f"[file:hashes.'{spelling}'"] = (f"file:hashes.'{spelling}'", kind)
+            if re.fullmatch(_IDENT, spelling):
+                heads[f"[file:hashes.{spelling}"] = (f"file:hashes.{spelling}", kind)
+    return heads
+
+
+# `[<path> = '<value>']`, one comparison as nearly every producer writes it: its head (up to ` = '`)
+# names the path. Each is a form the regex fast path takes, so `pattern_rows` gives the same answer
+# with string operations instead of a regex (tests hold it to that).
+_CANONICAL_HEADS = _canonical_heads()
+
+
+# Paths whose value is an address or a host name (MISP writes ip-dst as network-traffic:dst_ref
+# and hostname|port as a dst_ref to a domain-name): the kind follows the value's shape.
+_IPV4_SHAPE = frozenset("0123456789./")
+_ADDRESS_PATHS = frozenset(
+    {
+        ("network-traffic", ("dst_ref", "value")),
+        ("network-traffic", ("src_ref", "value")),
+        ("domain-name", ("resolves_to_refs", "*", "value")),
+    }
+)
+
+
+def _kind_of(obj_type: str, path: list[Any], literal: str = "") -> str | None:
     if obj_type == "file" and len(path) == 2 and path[0] == "hashes" and isinstance(path[1], str):
         return hash_kind(path[1])
+    plain = tuple(p if isinstance(p, str | int) else "*" for p in path)
+    if (obj_type, plain) in _ADDRESS_PATHS:
+        value = literal.strip("'")
+        if ":" in value:
+            return "ipv6"
+        return "ipv4" if value[:1].isdigit() and set(value) <= _IPV4_SHAPE else "domain"
     return _PATH_KINDS.get((obj_type, tuple(path)))
 
 
@@ -161,7 +205,7 @@ def _full_grammar(pattern: str) -> list[Observable | _Skipped]:
             # Only plain string literals; the inspector gives them raw (quoted, escapes intact).
             if op not in ("=", "==", "ISSUBSET") or not literal.startswith("'"):
                 continue
-            kind = _kind_of(obj_type, path)
+            kind = _kind_of(obj_type, path, literal)
             if kind is None or (op == "ISSUBSET" and kind not in _IP_KINDS):
                 continue
             where = f"{obj_type}:{'.'.join(map(str, path))}"
@@ -181,6 +225,27 @@ def pattern_values(pattern: str) -> tuple[list[Observable], list[str]]:
     if found is None:
         found = _full_grammar(pattern)
     return [o for o in found if isinstance(o, Observable)], [str(o) for o in found if isinstance(o, _Skipped)]
+
+
+def pattern_rows(pattern: str) -> tuple[list[ObservableRow], list[str]]:
+    """`pattern_values` with each observable as a plain (kind, value, ip_lo, ip_hi) row: what bulk
+    ingest stores, found without a regex nor an Observable for the common one-comparison pattern."""
+    if type(pattern) is str:
+        head, _, rest = pattern.partition(" = '")
+        spec = _CANONICAL_HEADS.get(head)
+        if spec is not None and rest[-2:] == "']":
+            value = rest[:-2]
+            if "'" not in value and "\\" not in value:  # else an escape or a second literal
+                path, kind = spec
+                if kind not in HASH_LENGTHS:
+                    try:
+                        return [normalise_row(value, kind)], []
+                    except InvalidInput as e:
+                        return [], [f"pattern compares {path} with an invalid value: {e.detail}"]
+                if _strict_hex(value, kind):
+                    return [(kind, value.lower(), None, None)], []
+    values, skipped = pattern_values(pattern)
+    return [(o.kind, o.value, o.ip_lo, o.ip_hi) for o in values], skipped
 
 
 def observables_of_pattern(pattern: str) -> list[Observable]:

@@ -15,11 +15,12 @@ from typing import Any, NamedTuple
 
 from accord.errors import InvalidInput, Problem
 from accord.intel import observables as obs
-from accord.intel.patterns import pattern_values
-from accord.intel.validate import Checked, check_object, content_hash
+from accord.intel.patterns import pattern_rows, pattern_values
+from accord.intel.tlp import TLP
+from accord.intel.validate import Checked, check_object_fields, content_hash
 
 Parsed = tuple[int, Any, str]  # (index in the input, parsed object, raw JSON text as received)
-ObservableRow = tuple[str, str, bytes | None, bytes | None]  # kind, value, ip_lo, ip_hi
+ObservableRow = obs.ObservableRow  # kind, value, ip_lo, ip_hi
 BATCH = 5000
 
 
@@ -61,43 +62,59 @@ def extract_observables(checked: Checked) -> tuple[list[obs.Observable], list[st
     return obs.from_sco(obj), []
 
 
+_new_prepared = tuple.__new__  # Prepared(...) with keywords costs more than all the rest of `prepare`
+# A level's `.value`, looked up: on an Enum, `.value` is a property that runs Python code.
+_TLP_VALUE: dict[TLP | None, str | None] = {None: None, **{level: level.value for level in TLP}}
+
+
 def prepare(index: int, parsed: Any, raw: str, timeless: bool = False) -> Prepared | Problem:
-    checked: Checked | None = None
+    typ: str | None = None  # set once the object is valid
     try:
-        checked = check_object(parsed, index)
-        values, warnings = extract_observables(checked)
+        obj, oid, typ, spec_version, created_us, modified_us, revoked, tlp, _ = check_object_fields(
+            parsed, index
+        )
+        # `extract_observables`, as the rows Prepared keeps.
+        if typ == "indicator":
+            if obj.get("pattern_type") == "stix":
+                rows, warnings = pattern_rows(obj["pattern"])
+            else:
+                rows, warnings = [], []
+        else:
+            rows = [(o.kind, o.value, o.ip_lo, o.ip_hi) for o in obs.from_sco(obj)]
+            warnings = []
     except InvalidInput as exc:
-        where: dict[str, Any] = {"object": checked.id if checked is not None else f"#{index}", **exc.where}
-        if checked is not None and "field" not in where:
-            where["field"] = "pattern" if checked.type == "indicator" else "value"
+        where: dict[str, Any] = {"object": oid if typ is not None else f"#{index}", **exc.where}
+        if typ is not None and "field" not in where:
+            where["field"] = "pattern" if typ == "indicator" else "value"
         return Problem(exc.detail, where)
-    obj = checked.obj
-    is_rel = checked.type == "relationship"
     # A sighting points at what was seen: kept like a relationship's target, so "sightings of X"
     # is an index lookup.
-    target = (
-        obj.get("target_ref")
-        if is_rel
-        else obj.get("sighting_of_ref")
-        if checked.type == "sighting"
-        else None
-    )
-    return Prepared(
-        position=index,
-        id=checked.id,
-        type=checked.type,
-        spec_version=checked.spec_version,
-        created_us=checked.created_us,
-        modified_us=checked.modified_us or 0,
-        revoked=checked.revoked,
-        tlp=checked.tlp.value if checked.tlp is not None else None,
-        source_ref=obj.get("source_ref") if is_rel else None,
-        target_ref=target,
-        hash=content_hash({k: v for k, v in obj.items() if k not in STAMPED_TIMES} if timeless else obj),
-        raw=raw,
-        observables=[(o.kind, o.value, o.ip_lo, o.ip_hi) for o in values],
-        warnings=warnings,
-        timeless=timeless,
+    if typ == "relationship":
+        source: str | None = obj.get("source_ref")
+        target: str | None = obj.get("target_ref")
+    else:
+        source = None
+        target = obj.get("sighting_of_ref") if typ == "sighting" else None
+    # The fields of Prepared, in its order.
+    return _new_prepared(
+        Prepared,
+        (
+            index,
+            oid,
+            typ,
+            spec_version,
+            created_us,
+            modified_us or 0,
+            revoked,
+            _TLP_VALUE[tlp],
+            source,
+            target,
+            content_hash({k: v for k, v in obj.items() if k not in STAMPED_TIMES} if timeless else obj),
+            raw,
+            rows,
+            warnings,
+            timeless,
+        ),
     )
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "SRO_TYPES",
     "Checked",
     "check_object",
+    "check_object_fields",
     "content_hash",
     "id_problem",
     "is_identifier",
@@ -170,6 +171,10 @@ class Checked:
     marking_refs: list[str]
 
 
+# Checked's fields as a plain tuple, in its order (see `check_object_fields`).
+CheckedFields = tuple[dict[str, Any], str, str, str, int | None, int | None, bool, TLP | None, list[str]]
+
+
 class _Bad(Exception):
     """Internal: a rule broken on `field`; turned into InvalidInput naming the object."""
 
@@ -287,7 +292,26 @@ def _check_refs(key: str, value: Any) -> str | None:
     return None
 
 
+# Marking-definition identifiers already seen valid: a bundle uses a handful.
+_GOOD_MARKINGS: set[str] = set()
+
+
 def _check_marking_refs(key: str, value: Any) -> str | None:
+    if type(value) is list:
+        for ref in value:
+            if type(ref) is not str or ref not in _GOOD_MARKINGS:
+                break
+        else:
+            return None
+    problem = _marking_refs_problem(key, value)
+    if problem is None:
+        if len(_GOOD_MARKINGS) >= _GOOD_IDS_MAX:
+            _GOOD_MARKINGS.clear()
+        _GOOD_MARKINGS.update(value)
+    return problem
+
+
+def _marking_refs_problem(key: str, value: Any) -> str | None:
     if type(value) is not list:
         return f"{key!r} must be a list of marking-definition identifiers, not {json_type(value)}"
     for i, ref in enumerate(value):
@@ -670,6 +694,77 @@ _KIND: dict[str, str] = {
     **dict.fromkeys(SCO_TYPES, _SCO),
     "marking-definition": _MARKING,
 }
+_PYTHON_TYPE = {"str": str, "bool": bool, "int": int, "dict": dict, "list": list}
+
+
+class _TypeRules:
+    """Everything the per-type pass needs for one type, gathered in one lookup. `required` is None
+    for custom types, which get no per-type pass; otherwise (name, Python type, kind for `_need`).
+    Given the object's property names, the timestamps and ordered pairs it lacks are left out."""
+
+    __slots__ = ("extra", "kind", "pairs", "required", "rule")
+
+    def __init__(self, typ: str, names: frozenset[str] | None = None) -> None:
+        self.kind = _KIND.get(typ, _CUSTOM)
+        required = _REQUIRED.get(typ)
+        self.required = None if required is None else tuple((k, _PYTHON_TYPE[w], w) for k, w in required)
+        self.rule = _RULES.get(typ)
+        extra = _TYPE_TIMESTAMPS.get(typ)
+        pairs = _ORDERED.get(typ)
+        if names is not None:
+            extra = tuple(k for k in extra if k in names) if extra else None
+            pairs = tuple(p for p in pairs if p[0] in names and p[1] in names) if pairs else None
+        self.extra = extra or None
+        self.pairs = pairs or None
+
+
+_TYPE_RULES = {t: _TypeRules(t) for t in _SPEC_TYPES}
+_CUSTOM_RULES = _TypeRules("x-custom")  # what every type outside the specification gets
+
+
+class _Plan:
+    """What one shape of object (its type and its property names, in order) needs checked per
+    object: the name-only checks are done once, when the plan is made."""
+
+    __slots__ = ("checks", "id_prefix", "rules", "timestamps")
+
+    def __init__(self, typ: str, obj: dict[str, Any], checks: list[tuple[str, _Checker]]) -> None:
+        self.id_prefix = typ + "--"
+        # The properties with something to check: (name, checker), and the names of timestamps,
+        # checked with `parse_micros` directly. All must pass, so their order does not matter here.
+        self.checks = tuple((k, c) for k, c in checks if c is not _check_timestamp)
+        self.timestamps = tuple(k for k, c in checks if c is _check_timestamp)
+        self.rules = _TypeRules(typ, frozenset(obj)) if typ in _TYPE_RULES else _CUSTOM_RULES
+
+
+# (type, *property names) -> its plan, or _UNPLANNED when a name-only check fails (a bad type or
+# property name): such objects always take the full check, which says what is wrong. A bundle has
+# few shapes; bounded so hostile input cannot grow it without limit.
+_PLANS: dict[tuple[str, ...], _Plan | None] = {}
+_PLANS_MAX = 4096
+_UNPLANNED = None
+_uuid_at = re.compile(_UUID_RE, re.ASCII).fullmatch
+
+
+def _plan_for(typ: str, obj: dict[str, Any], shape: tuple[str, ...]) -> _Plan | None:
+    plan: _Plan | None = _UNPLANNED
+    if 3 <= len(typ) <= 250 and _type_match(typ) and typ != "bundle":
+        checks: list[tuple[str, _Checker]] = []
+        get = _CACHE.get
+        for key in obj:
+            checker = get(key, _MISS)
+            if checker is _MISS:
+                checker = _checker_for(key)
+            if checker is _bad_property_name:
+                break
+            if checker is not None:
+                checks.append((key, checker))
+        else:
+            plan = _Plan(typ, obj, checks)
+    if len(_PLANS) >= _PLANS_MAX:
+        _PLANS.clear()
+    _PLANS[shape] = plan
+    return plan
 
 
 # --- the entry point -----------------------------------------------------------------------------
@@ -680,6 +775,42 @@ def check_object(obj: Any, index: int | None = None) -> Checked:
 
     Raises InvalidInput with `object` (id, or `#index`) and `field` in its `where`.
     """
+    return Checked(*check_object_fields(obj, index))
+
+
+def check_object_fields(obj: Any, index: int | None = None) -> CheckedFields:
+    """`check_object`'s result as a plain tuple of Checked's fields, in order: bulk ingest reads
+    them once, and building a Checked would cost it more than a tenth of the check."""
+    # An object of a shape seen before: what `_check_in_full` does, less the checks of `type` and
+    # of the property names (passed when the plan was made), so the same objects pass with the same
+    # result. At any problem at all (the checks are not all in the same order) the full check runs
+    # instead: it finds the first one and says what and where it is, exactly as it always has.
+    if type(obj) is dict:
+        typ = obj.get("type")
+        if type(typ) is str:
+            shape = (typ, *obj)
+            plan = _PLANS.get(shape, _MISS)
+            if plan is _MISS:
+                plan = _plan_for(typ, obj, shape)
+            if plan is not _UNPLANNED:
+                oid = obj.get("id")
+                prefix = plan.id_prefix
+                # `_id_match(oid)` with `typ` as its type, `typ` being a valid type (no "--", no
+                # trailing "-"), so it can only be the part before the first "--".
+                if type(oid) is str and oid.startswith(prefix) and _uuid_at(oid, len(prefix)):
+                    try:
+                        for key in plan.timestamps:
+                            parse_micros(obj[key])
+                        for key, checker in plan.checks:
+                            if checker(key, obj[key]) is not None:
+                                raise _Bad(key, "")
+                        return _check_rest(obj, typ, oid, plan.rules)
+                    except Exception:
+                        return _check_in_full(obj, index)
+    return _check_in_full(obj, index)
+
+
+def _check_in_full(obj: Any, index: int | None) -> CheckedFields:
     label: str | None = f"#{index}" if index is not None else None
     try:
         if type(obj) is not dict:
@@ -716,81 +847,78 @@ def check_object(obj: Any, index: int | None = None) -> Checked:
             if problem is not None:
                 raise _Bad(key[:100], problem)
 
-        kind = _KIND.get(typ, _CUSTOM)
-        if kind is _CUSTOM:
-            kind = _SCO if _is_custom_sco(obj) else _VERSIONED
-        spec_version = obj.get("spec_version")
-        if spec_version != "2.1":
-            if spec_version is None:
-                if kind is not _SCO:
-                    raise _Bad(
-                        "spec_version",
-                        "'spec_version' is required: STIX 2.1 objects only (upgrade STIX 2.0 content first)",
-                    )
-                spec_version = "2.1"
-            else:
-                raise _Bad("spec_version", f"'spec_version' must be '2.1', not {_show(spec_version)}")
-
-        created_us: int | None
-        modified_us: int | None
-        created = obj.get("created")
-        modified = obj.get("modified")
-        if kind is _VERSIONED:
-            created_us = _timestamp(obj, "created", created)
-            modified_us = created_us if modified == created else _timestamp(obj, "modified", modified)
-        elif kind is _SCO:
-            created_us = None if created is None else _timestamp(obj, "created", created)
-            if modified is not None:
-                _timestamp(obj, "modified", modified)
-            modified_us = None
-        else:  # marking-definition: not versioned, `modified` optional
-            created_us = _timestamp(obj, "created", created)
-            modified_us = created_us if modified is None else _timestamp(obj, "modified", modified)
-        if modified_us is not None and created_us is not None and modified_us < created_us:
-            raise _Bad("modified", f"'modified' ({modified}) is earlier than 'created' ({created})")
-
-        required = _REQUIRED.get(typ)
-        if required is not None:
-            for key, what in required:
-                _need(obj, key, what)
-            extra = _TYPE_TIMESTAMPS.get(typ)
-            if extra is not None:
-                for key in extra:
-                    if key in obj:
-                        problem = _check_timestamp(key, obj[key])
-                        if problem is not None:
-                            raise _Bad(key, problem)
-            rule = _RULES.get(typ)
-            if rule is not None:
-                rule(obj)
-            pairs = _ORDERED.get(typ)
-            if pairs is not None:
-                _ordered(obj, pairs)
-
-        refs = obj.get("object_marking_refs")
-        tlp: TLP | None = None
-        if refs:
-            for ref in refs:
-                level = LEVEL_OF_ID.get(ref)
-                if level is not None and (tlp is None or level.rank > tlp.rank):
-                    tlp = level
-            marking_refs = list(refs)
-        else:
-            marking_refs = []
-        revoked = obj.get("revoked") is True
+        return _check_rest(obj, typ, oid, _TYPE_RULES.get(typ, _CUSTOM_RULES))
     except _Bad as bad:
         raise InvalidInput(bad.detail, object=label, field=bad.field) from None
-    return Checked(
-        obj=obj,
-        id=oid,
-        type=typ,
-        spec_version=spec_version,
-        created_us=created_us,
-        modified_us=modified_us,
-        revoked=revoked,
-        tlp=tlp,
-        marking_refs=marking_refs,
-    )
+
+
+def _check_rest(obj: dict[str, Any], typ: str, oid: str, rules: _TypeRules) -> CheckedFields:
+    """The checks after the per-property pass: version, times, the per-type pass, markings."""
+    kind = rules.kind
+    if kind is _CUSTOM:
+        kind = _SCO if _is_custom_sco(obj) else _VERSIONED
+    spec_version = obj.get("spec_version")
+    if spec_version != "2.1":
+        if spec_version is None:
+            if kind is not _SCO:
+                raise _Bad(
+                    "spec_version",
+                    "'spec_version' is required: STIX 2.1 objects only (upgrade STIX 2.0 content first)",
+                )
+            spec_version = "2.1"
+        else:
+            raise _Bad("spec_version", f"'spec_version' must be '2.1', not {_show(spec_version)}")
+
+    created_us: int | None
+    modified_us: int | None
+    created = obj.get("created")
+    modified = obj.get("modified")
+    if kind is _VERSIONED:
+        created_us = _timestamp(obj, "created", created)
+        modified_us = created_us if modified == created else _timestamp(obj, "modified", modified)
+    elif kind is _SCO:
+        created_us = None if created is None else _timestamp(obj, "created", created)
+        if modified is not None:
+            _timestamp(obj, "modified", modified)
+        modified_us = None
+    else:  # marking-definition: not versioned, `modified` optional
+        created_us = _timestamp(obj, "created", created)
+        modified_us = created_us if modified is None else _timestamp(obj, "modified", modified)
+    if modified_us is not None and created_us is not None and modified_us < created_us:
+        raise _Bad("modified", f"'modified' ({modified}) is earlier than 'created' ({created})")
+
+    required = rules.required
+    if required is not None:
+        for key, python_type, what in required:
+            value = obj.get(key)
+            if type(value) is not python_type or (python_type is list and not value):
+                _need(obj, key, what)  # raises, saying what is wrong
+        extra = rules.extra
+        if extra is not None:
+            for key in extra:
+                if key in obj:
+                    problem = _check_timestamp(key, obj[key])
+                    if problem is not None:
+                        raise _Bad(key, problem)
+        rule = rules.rule
+        if rule is not None:
+            rule(obj)
+        pairs = rules.pairs
+        if pairs is not None:
+            _ordered(obj, pairs)
+
+    refs = obj.get("object_marking_refs")
+    tlp: TLP | None = None
+    if refs:
+        for ref in refs:
+            level = LEVEL_OF_ID.get(ref)
+            if level is not None and (tlp is None or level.rank > tlp.rank):
+                tlp = level
+        marking_refs = list(refs)
+    else:
+        marking_refs = []
+    revoked = obj.get("revoked") is True
+    return (obj, oid, typ, spec_version, created_us, modified_us, revoked, tlp, marking_refs)
 
 
 def content_hash(obj: dict[str, Any]) -> bytes:

@@ -294,6 +294,34 @@ def test_error_positions_count_lines_dropped_from_the_buffer() -> None:
         )
 
 
+def outcome(data: str | bytes, chunk_size: int) -> list[Any]:
+    """All that a stream gives: each (index, object, raw), then 'end' or the error and its place."""
+    fp: Any = io.BytesIO(data) if isinstance(data, bytes) else io.StringIO(data)
+    got: list[Any] = []
+    try:
+        got.extend(iter_bundle(fp, chunk_size))
+    except InvalidInput as err:
+        return [*got, (err.detail, err.where)]
+    return [*got, "end"]
+
+
+@pytest.mark.parametrize("indent", [None, 1])
+def test_values_across_chunk_ends_read_ahead_alike(indent: int | None) -> None:
+    # Chunks of 300 to 4096 characters end inside objects of ~260, with or without newlines before;
+    # reading on before a value reaches the buffer's end must change nothing, errors included.
+    objects = [indicator(i, name="x" * (i % 7)) for i in range(60)]
+    text = json.dumps({"type": "bundle", "id": BUNDLE_ID, "objects": objects}, indent=indent)
+    broken = [text]
+    for at in range(100, len(text), len(text) // 9):
+        broken.append(text[:at] + "}" + text[at + 1 :])  # a bad character
+        broken.append(text[:at])  # cut short
+    for data in broken:
+        expected = outcome(data, 1 << 20)  # all in one read: nothing runs past the buffer's end
+        for chunk_size in (300, 511, 1024, 4096):
+            assert outcome(data, chunk_size) == expected
+            assert outcome(data.encode(), chunk_size) == expected
+
+
 def test_invalid_utf8_reported_with_byte_offset() -> None:
     good = json.dumps({"type": "bundle", "objects": [{"a": "é" * 50}]}, ensure_ascii=False).encode()
     for at in (0, 1, 40, len(good) - 2):

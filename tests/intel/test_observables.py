@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord.errors import InvalidInput
@@ -19,6 +21,7 @@ from accord.intel.observables import (
     network_prefix_of,
     networks_at,
     normalise,
+    normalise_row,
     parent_domains,
     refang,
     try_normalise,
@@ -405,6 +408,15 @@ def test_hash_with_wrong_length_or_digits_is_refused() -> None:
         normalise(MD5[1:])
 
 
+@pytest.mark.parametrize("digit", ["\u0663", "\uff41", "\uff21", "\u212a", "g", "-"])
+def test_hash_digits_are_ascii_hex_only(digit: str) -> None:
+    # U+0663 is a digit, U+FF41/U+FF21 full-width a/A, U+212A the Kelvin sign (lower-cases to 'k').
+    with pytest.raises(InvalidInput, match="not hexadecimal"):
+        normalise(MD5[:-1] + digit, "md5")
+    inferred = outcome(lambda: normalise(MD5[:-1] + digit))
+    assert not (isinstance(inferred, Observable) and inferred.kind == "md5")
+
+
 def test_hash_kind_keys() -> None:
     assert hash_kind("SHA-256") == hash_kind("SHA256") == hash_kind("sha-256") == "sha256"
     assert hash_kind("MD5") == "md5"
@@ -477,6 +489,95 @@ def test_normalise_is_idempotent(subs: list[str], tld: str) -> None:
         once = normalise(raw)
         assert normalise(once.value) == once
         assert normalise(once.value, once.kind) == once
+
+
+# ---------------------------------------------------------------------------------- normalise_row
+
+URL_PIECES = [
+    *"aZ09.-_~/?#@:[]%+!é\x00\x7f",
+    " ",
+    "\t",
+    "://",
+    "http",
+    "HTTPS",
+    "hxxp",
+    "[.]",
+    "::1",
+    "1.2.3.4",
+]
+url_like = st.lists(st.sampled_from(URL_PIECES), max_size=12).map("".join)
+
+
+def outcome(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except InvalidInput as e:
+        return ("refused", e.detail)
+
+
+@settings(max_examples=300)
+@given(
+    st.one_of(url_like, st.text(max_size=20)),
+    st.sampled_from([None, *KINDS, "bogus"]),
+)
+def test_normalise_row_is_normalise_as_a_tuple(raw: str, kind: str | None) -> None:
+    def fields() -> tuple[Any, ...]:
+        o = normalise(raw, kind)
+        return (o.kind, o.value, o.ip_lo, o.ip_hi)
+
+    assert outcome(lambda: normalise_row(raw, kind)) == outcome(fields)
+
+
+TRICKY_URLS = [
+    "http://a.example#frag",
+    "http://a.example?q=1#f",
+    "HTTP://A.Example:80#x",
+    "h-t.t+p://x.example/",
+    "http://u@h@x.example/",
+    "a://b://c",
+    "\u212attp://x.example/",  # the Kelvin sign lower-cases to an ASCII 'k'
+    "http://x.example/\x00",
+    "http://x.example/\x7f",
+    "http://x.ex\x7fample/",
+    "http://x.example/a b",
+    "ftp://[::1]#x",
+    "http://[::1]:8080?x",
+    "http:/x.example",
+    "://x.example",
+    "x.example/p://q",
+    "http://x.example:/",
+    "http://:80/",
+    "http://é.example/é",
+]
+
+
+def url_outcomes(raw: str, split: Any) -> list[Any]:
+    from accord.intel import observables
+
+    saved = observables._URL_SPLIT
+    observables._URL_SPLIT = split
+    try:
+        return [outcome(lambda: normalise_row(raw, "url")), outcome(lambda: normalise_row(raw))]
+    finally:
+        observables._URL_SPLIT = saved
+
+
+def assert_url_split_agrees(raw: str) -> None:
+    """The one-regex split of a URL gives what the step-by-step way gives (which it skips)."""
+    from accord.intel import observables
+
+    assert url_outcomes(raw, observables._URL_SPLIT) == url_outcomes(raw, lambda s: None)
+
+
+@pytest.mark.parametrize("raw", TRICKY_URLS)
+def test_url_split_in_one_regex_agrees_with_the_steps(raw: str) -> None:
+    assert_url_split_agrees(raw)
+
+
+@settings(max_examples=300)
+@given(st.one_of(url_like, st.builds("{}://{}".format, url_like, url_like)))
+def test_generated_urls_split_alike(raw: str) -> None:
+    assert_url_split_agrees(raw)
 
 
 # ----------------------------------------------------------------------------------------------- SCOs

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from accord.errors import InvalidInput
 from accord.intel.observables import Observable, normalise
+from accord.intel.patterns import _CANONICAL_HEADS, observables_of_pattern, pattern_rows, pattern_values
 from accord.intel.patterns import _fast_path as _lenient_fast_path
 from accord.intel.patterns import _full_grammar as _lenient_full_grammar
-from accord.intel.patterns import observables_of_pattern, pattern_values
 
 
 def _strict(found: list[Any] | None) -> list[Observable] | None:
@@ -35,6 +35,7 @@ def _full_grammar(pattern: str) -> list[Observable]:
     found = _strict(_lenient_full_grammar(pattern))
     assert found is not None
     return found
+
 
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 SHA1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
@@ -155,7 +156,7 @@ DEFERRED = [
     ("[domain-name:value LIKE '%.example.com']", []),
     ("[domain-name:value MATCHES '^evil']", []),
     ("[domain-name:value ISSUBSET 'example.com']", []),
-    ("[network-traffic:dst_ref.value = '198.51.100.1']", []),
+    ("[network-traffic:dst_ref.value = '198.51.100.1']", [normalise("198.51.100.1")]),  # MISP's ip-dst
     ("[IPV4-ADDR:value = '198.51.100.1']", []),
     ("[ipv4-addr:value = h'c6336401']", []),
     ("[file:hashes.SSDEEP = '3:a+JraNvsgzsVqSwHq9:tJuOgzsko']", []),
@@ -379,3 +380,122 @@ def test_mutated_patterns_are_never_accepted_by_the_fast_path_alone(
 @given(st.lists(st.sampled_from([*"[]()' \\=:.aAOND-ISUBT4v", "ipv4-addr:value", "'1.2.3.4'"])).map("".join))
 def test_arbitrary_text_is_never_accepted_by_the_fast_path_alone(text: str) -> None:
     assert_agree(text)
+
+
+# ----------------------------------------------------------------- rows for bulk ingest: pattern_rows
+
+
+def rows_outcome(parse: Callable[[str], Any], pattern: str) -> Any:
+    try:
+        return parse(pattern)
+    except InvalidInput as e:
+        return ("refused", e.detail)
+
+
+def rows_of_values(pattern: str) -> tuple[list[tuple[Any, ...]], list[str]]:
+    found, skipped = pattern_values(pattern)
+    return [(o.kind, o.value, o.ip_lo, o.ip_hi) for o in found], skipped
+
+
+def assert_rows_agree(pattern: str) -> None:
+    """`pattern_rows` is `pattern_values` as rows, whichever way it found them."""
+    assert rows_outcome(pattern_rows, pattern) == rows_outcome(rows_of_values, pattern), pattern
+
+
+CANONICAL_EDGES = [
+    "[ipv4-addr:value = '']",
+    "[ipv4-addr:value = ''']",
+    "[ipv4-addr:value = 'a\\'b']",
+    "[ipv4-addr:value = 'a\\\\b']",
+    "[ipv4-addr:value = '198.51.100.1'] ",
+    " [ipv4-addr:value = '198.51.100.1']",
+    "[ipv4-addr:value = '198.51.100.1' ]",
+    "[ipv4-addr:value = '198.51.100.1' = '5']",
+    "[ipv4-addr:value = '1' OR ipv4-addr:value = '2']",
+    "[ipv4-addr:value = ' 198.51.100.1 ']",
+    "[ipv4-addr:value = '198.51.100.1/33']",
+    "[ipv4-addr:value = '198.51.100.0/24']",
+    "[ipv6-addr:value = '::FFFF:1.2.3.4']",
+    "[domain-name:value = 'evil[.]example[.]com']",
+    "[domain-name:value = 'Bücher.example']",
+    "[url:value = 'hxxp://x[.]example/a']",
+    "[email-message:from_ref.value = 'Bob@Example.COM']",
+    f"[file:hashes.'SHA-256' = '{SHA256.upper()}']",
+    f"[file:hashes.SHA256 = '{MD5}']",
+    f"[file:hashes.'sha-256' = '{SHA256[:-1]}\u0663']",
+    f"[file:hashes.'Sha-256' = '{SHA256}']",
+    "[file:hashes.MD5 = '']",
+    f"[file:hashes.MD5 = '{MD5}\n']",
+]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [p for p, _ in SIMPLE] + [p for p, _ in DEFERRED] + [p for p, _ in INVALID] + CANONICAL_EDGES,
+)
+def test_pattern_rows_are_pattern_values_as_rows(pattern: str) -> None:
+    assert_rows_agree(pattern)
+
+
+def test_pattern_rows_of_a_non_string() -> None:
+    assert rows_outcome(pattern_rows, None) == rows_outcome(rows_of_values, None)  # type: ignore[arg-type]
+
+
+CANONICAL_VALUES = {
+    "ipv4": "198.51.100.1",
+    "ipv6": "2001:db8::1",
+    "domain": "example.com",
+    "url": "http://example.com/",
+    "email": "a@example.com",
+}
+
+
+@pytest.mark.parametrize("head", sorted(_CANONICAL_HEADS))
+def test_canonical_heads_are_forms_the_regex_fast_path_takes(head: str) -> None:
+    kind = _CANONICAL_HEADS[head][1]
+    pattern = f"{head} = '{CANONICAL_VALUES.get(kind) or 'a' * HASH_SIZES[kind]}']"
+    fast = _lenient_fast_path(pattern)
+    assert fast is not None
+    assert pattern_rows(pattern) == ([(o.kind, o.value, o.ip_lo, o.ip_hi) for o in fast], [])  # type: ignore[union-attr]
+
+
+@st.composite
+def canonical_patterns(draw: st.DrawFn) -> str:
+    head = draw(st.sampled_from(sorted(_CANONICAL_HEADS)))
+    kind = _CANONICAL_HEADS[head][1]
+    by_kind = {"ipv4": ipv4s | cidrs, "ipv6": ipv6s, "domain": domains, "url": urls, "email": emails}
+    if kind in by_kind:
+        values = by_kind[kind]
+    else:
+        values = hex_of(HASH_SIZES[kind]) | hex_of(HASH_SIZES[kind]).map(str.upper)
+    value = draw(values | st.text(max_size=12) | st.sampled_from(["", " ", "'", "\\"]))
+    return f"{head} = {literal(value)}]"
+
+
+@grammar_settings
+@given(st.one_of(canonical_patterns(), patterns(simple=True), patterns()))
+def test_generated_pattern_rows_agree(pattern: str) -> None:
+    assert_rows_agree(pattern)
+
+
+def test_addresses_behind_references_are_indexed_as_misp_writes_them() -> None:
+    """MISP's converter writes ip-dst/ip-src as network-traffic references and domain|ip as
+    resolves_to_refs: the addresses must be findable like any other."""
+    from accord.intel.patterns import pattern_values
+
+    values, _ = pattern_values(
+        "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '198.51.100.3']"
+    )
+    assert [(o.kind, o.value) for o in values] == [("ipv4", "198.51.100.3")]
+    values, _ = pattern_values("[network-traffic:src_ref.value = '2001:DB8::1']")
+    assert [(o.kind, o.value) for o in values] == [("ipv6", "2001:db8::1")]
+    values, _ = pattern_values(
+        "[domain-name:value = 'a.example' AND domain-name:resolves_to_refs[*].value = '192.0.2.9']"
+    )
+    assert sorted((o.kind, o.value) for o in values) == [("domain", "a.example"), ("ipv4", "192.0.2.9")]
+    values, skipped = pattern_values("[network-traffic:dst_ref.value = 'not an address']")
+    assert values == [] and "network-traffic:dst_ref.value" in skipped[0]
+    values, _ = pattern_values(
+        "[network-traffic:dst_ref.type = 'domain-name' AND network-traffic:dst_ref.value = 'circl.lu']"
+    )
+    assert [(o.kind, o.value) for o in values] == [("domain", "circl.lu")]

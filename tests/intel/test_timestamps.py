@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -133,6 +134,72 @@ def test_cache_overflow_keeps_answers_right() -> None:
         dt = base + timedelta(seconds=i * 7919, microseconds=i)
         text = dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         assert parse_micros(text) == micros_of(dt)
+
+
+# Seconds and fractions read after a minute whose prefix is already known valid: the same answers
+# and the same refusals as a fresh parse, whose regex sees the whole text.
+MINUTE_TAILS = [
+    "00Z",
+    "59Z",
+    "07.5Z",
+    "07.123Z",
+    "07.123456Z",
+    "07.1234567890Z",
+    "07.000000001Z",
+    "60Z",
+    "60.5Z",
+    "61Z",
+    "99Z",
+    "7Z",
+    "007Z",
+    "07.Z",
+    "07..1Z",
+    "07.1.2Z",
+    "07ZZ",
+    "07.1ZZ",
+    "07",
+    "07.1",
+    "Z",
+    "",
+    "07 Z",
+    "07.1 Z",
+    "0\u0663Z",
+    "07.\uff11Z",
+    "07.+1Z",
+    "07.-1Z",
+    "+7Z",
+    " 7Z",
+    "07z",
+    "07.1z",
+    "07Z\n",
+    "07.1e3Z",
+]
+
+
+@pytest.mark.parametrize("minute", ["2024-03-01T12:34:", "2016-12-31T23:59:", "9999-12-31T23:59:"])
+@pytest.mark.parametrize("tail", MINUTE_TAILS)
+def test_same_minute_reads_the_rest_like_a_full_parse(minute: str, tail: str) -> None:
+    from accord.intel import timestamps
+
+    text = minute + tail
+
+    def outcome(parse: Callable[[str], int]) -> int | str:
+        timestamps._RECENT.clear()  # the whole-text cache would answer without either path
+        try:
+            return parse(text)
+        except TimestampError as e:
+            return e.reason
+
+    full = outcome(timestamps._parse_in_full)
+    parse_micros(minute + "00Z")  # parsed in full: its minute is now the last one
+    assert timestamps._LAST_MINUTE[0] == minute
+    assert outcome(parse_micros) == full
+    if isinstance(full, int):
+        seconds, _, fraction = tail.rstrip("Z").partition(".")
+        day, time_of_day = minute.rstrip(":").split("T")
+        naive = datetime.fromisoformat(f"{day}T{time_of_day}:00")
+        expected = micros_of(naive.replace(tzinfo=UTC)) + int(seconds) * 1_000_000
+        assert full == expected + int((fraction + "000000")[:6])
 
 
 def test_str_subclass_accepted() -> None:

@@ -16,11 +16,20 @@ import stix2
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accord.errors import InvalidInput
+from accord.errors import InvalidInput, Problem
+from accord.intel import validate
 from accord.intel.bundle_stream import iter_bundle
+from accord.intel.prepare import STAMPED_TIMES, Prepared, extract_observables, prepare
 from accord.intel.timestamps import parse_micros
 from accord.intel.tlp import EMIT_ID, LEVEL_OF_ID, TLP, marking_definition
-from accord.intel.validate import Checked, check_object, content_hash, id_problem, is_identifier
+from accord.intel.validate import (
+    Checked,
+    check_object,
+    check_object_fields,
+    content_hash,
+    id_problem,
+    is_identifier,
+)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
@@ -768,6 +777,193 @@ def test_arbitrary_properties_never_crash(extra: dict[str, Any], base: str) -> N
         assert err.where.get("object") in (obj.get("id"), "#0")
         return
     assert checked.obj is obj
+
+
+# --- objects of a known shape: the planned check agrees with the full one ------------------------
+
+
+def outcome(check: Any, obj: Any, index: int | None = 3) -> Any:
+    try:
+        return check(obj, index)
+    except InvalidInput as err:
+        return ("refused", err.detail, err.where)
+
+
+def assert_planned_agrees(obj: Any) -> None:
+    """Whatever the shape's plan lets through or not, the result is the full check's."""
+    full = outcome(validate._check_in_full, obj)
+    for _ in range(2):  # the first makes the shape's plan (if its names are valid), both follow it
+        assert outcome(check_object_fields, obj) == full
+    assert outcome(check_object, obj) == (full if full[0] == "refused" else Checked(*full))
+
+
+@pytest.mark.parametrize("name", list(VALID))
+def test_planned_check_of_valid_objects(name: str) -> None:
+    assert_planned_agrees(copy.deepcopy(VALID[name]))
+
+
+@pytest.mark.parametrize(("base", "changes", "field", "message"), REFUSED)
+def test_planned_check_of_refused_objects(
+    base: str, changes: dict[str, Any], field: str, message: str
+) -> None:
+    assert_planned_agrees(mutated(base, changes))
+
+
+PROPERTY_NAMES = [
+    *{key for obj in VALID.values() for key in obj},
+    "valid_until",
+    "revoked",
+    "labels",
+    "confidence",
+    "object_marking_refs",
+    "created_by_ref",
+    "x_acme_ref",
+    "x_acme_refs",
+    "first_seen",
+    "ctime",
+    "x_Upper",
+    "ab",
+]
+INTERESTING_VALUES = [
+    None,
+    "",
+    "2.1",
+    "2.0",
+    T0,
+    T1,
+    "2016-08-08T15:50:10.982Z",
+    "2016-08-08T15:50:10.983",
+    "2017-01-01T00:00:60Z",
+    ID,
+    IDENTITY,
+    MALWARE,
+    IPV4,
+    GREEN,
+    [GREEN],
+    [GREEN, AMBER, RED_V1],
+    [GREEN, IDENTITY],
+    [GREEN, "marking-definition--x"],
+    [IDENTITY],
+    [],
+    ["x"],
+    [1],
+    True,
+    False,
+    0,
+    100,
+    101,
+    {},
+    {"a": {}},
+    "[ipv4-addr:value = '198.51.100.1']",
+    "stix",
+]
+changes_strategy = st.dictionaries(
+    st.sampled_from(PROPERTY_NAMES),
+    st.sampled_from([DROP, *INTERESTING_VALUES]) | json_values,
+    max_size=4,
+)
+
+
+@given(st.sampled_from(list(VALID)), changes_strategy, st.randoms(use_true_random=False))
+def test_planned_check_of_changed_objects(base: str, changes: dict[str, Any], rnd: Any) -> None:
+    obj = mutated(base, changes)
+    items = list(obj.items())
+    rnd.shuffle(items)  # the order of properties decides which problem is named first
+    assert_planned_agrees(obj)
+    assert_planned_agrees(dict(items))
+
+
+def test_a_marking_seen_valid_does_not_excuse_another() -> None:
+    check_object(VALID["indicator"])  # GREEN is now known valid
+    for refs, bad in (
+        ([GREEN, IDENTITY], IDENTITY),
+        ([GREEN, "marking-definition--x"], "marking-definition--x"),
+    ):
+        obj = {**VALID["indicator"], "object_marking_refs": refs}
+        with pytest.raises(InvalidInput) as info:
+            check_object(obj)
+        assert "'object_marking_refs'[1]" in info.value.detail
+        assert repr(bad) in info.value.detail
+
+
+def test_plans_are_bounded() -> None:
+    for i in range(validate._PLANS_MAX + 10):
+        obj = {**VALID["indicator"], f"x_acme_{i}": i}
+        assert check_object(obj).id == obj["id"]
+        assert len(validate._PLANS) <= validate._PLANS_MAX
+
+
+# --- prepare: check, values, hash -------------------------------------------------------------------
+
+
+def prepared_the_long_way(index: int, obj: Any, raw: str, timeless: bool) -> Prepared | Problem:
+    """What `prepare` gives, from check_object and extract_observables (what it did before it
+    went for speed)."""
+    checked = None
+    try:
+        checked = check_object(obj, index)
+        values, warnings = extract_observables(checked)
+    except InvalidInput as exc:
+        where = {"object": checked.id if checked is not None else f"#{index}", **exc.where}
+        if checked is not None and "field" not in where:
+            where["field"] = "pattern" if checked.type == "indicator" else "value"
+        return Problem(exc.detail, where)
+    is_rel = checked.type == "relationship"
+    target = obj.get("sighting_of_ref") if checked.type == "sighting" else None
+    hashed = {k: v for k, v in obj.items() if k not in STAMPED_TIMES} if timeless else obj
+    return Prepared(
+        position=index,
+        id=checked.id,
+        type=checked.type,
+        spec_version=checked.spec_version,
+        created_us=checked.created_us,
+        modified_us=checked.modified_us or 0,
+        revoked=checked.revoked,
+        tlp=checked.tlp.value if checked.tlp is not None else None,
+        source_ref=obj.get("source_ref") if is_rel else None,
+        target_ref=obj.get("target_ref") if is_rel else target,
+        hash=content_hash(hashed),
+        raw=raw,
+        observables=[(o.kind, o.value, o.ip_lo, o.ip_hi) for o in values],
+        warnings=warnings,
+        timeless=timeless,
+    )
+
+
+PATTERNS = [
+    "[ipv4-addr:value = '198.51.100.1']",
+    "[ipv4-addr:value = '198.51.100.999']",
+    "[ipv4-addr:value = '198.51.100.1' OR domain-name:value = 'Example.com']",
+    "[domain-name:value = 'exa mple.com']",
+    "[url:value = 'HTTP://Example.com:80/a']",
+    "[file:hashes.'SHA-256' = '" + "AB" * 32 + "']",
+    "[file:hashes.MD5 = 'abc']",
+    "[ipv4-addr:value = '198.51.100.1'",
+    "[ipv4-addr:value = '198.51.100.1'] WITHIN 5 SECONDS",
+]
+PREPARE_CASES: list[Any] = [
+    *VALID.values(),
+    *({**VALID["indicator"], "pattern": p} for p in PATTERNS),
+    {**VALID["indicator"], "pattern_type": "sigma", "pattern": "title: x"},
+    {**VALID["indicator"], "object_marking_refs": [GREEN, RED_V1], "revoked": True},
+    sco("ipv4-addr", value="198.51.100.0/24"),
+    sco("ipv4-addr", value="198.51.100.999"),
+    sco("file", hashes={"MD5": "D41D8CD98F00B204E9800998ECF8427E", "SHA-1": "xyz"}),
+    {**VALID["indicator"], "modified": "2000-01-01T00:00:00Z"},
+    {"type": "indicator"},
+    [],
+]
+
+
+@pytest.mark.parametrize("case", range(len(PREPARE_CASES)))
+@pytest.mark.parametrize("timeless", [False, True])
+def test_prepare_is_check_object_and_extract_observables(case: int, timeless: bool) -> None:
+    obj = copy.deepcopy(PREPARE_CASES[case])
+    raw = json.dumps(obj)
+    for _ in range(2):  # the second time, the object's shape is known
+        got = prepare(case, obj, raw, timeless)
+        assert got == prepared_the_long_way(case, obj, raw, timeless)
+        assert type(got) is type(prepared_the_long_way(case, obj, raw, timeless))
 
 
 # --- the OASIS corpora ----------------------------------------------------------------------------
