@@ -26,7 +26,7 @@ from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
 from typing import Any, NamedTuple, TypeAlias
 
 from accord.errors import InvalidInput
-from accord.intel.observables import HASH_LENGTHS, KINDS, try_normalise
+from accord.intel.observables import HASH_LENGTHS, KINDS, try_normalise, url_host
 
 __all__ = ["HIT_KINDS", "Hit", "Matcher"]
 
@@ -160,20 +160,6 @@ def _blocks(
         else:
             return None, frozenset()
     return frozenset(narrow), frozenset(wide)
-
-
-def _url_host(url: str) -> str:
-    """The host of a normalised URL (an IPv6 host keeps its brackets)."""
-    rest = url[url.find("://") + 3 :]
-    end = len(rest)
-    for ch in "/?#":
-        i = rest.find(ch)
-        if 0 <= i < end:
-            end = i
-    hostport = rest[:end].rpartition("@")[2]
-    if hostport.startswith("["):
-        return hostport[: hostport.find("]") + 1]
-    return hostport.partition(":")[0]
 
 
 class Matcher:
@@ -564,10 +550,10 @@ class Matcher:
             self._domain_hits(raw, value, out)
         elif kind == "url":
             self._emit(out, raw, "url", self._urls.get(value), value)
-            host = _url_host(value)
-            if host.startswith("["):
-                self._ip_hits(raw, inet_pton(AF_INET6, host[1:-1]), host[1:-1], out)
-            elif "0" <= host[0] <= "9" and not host.strip(_DIGITS_DOTS_SLASH):
+            host = url_host(value) or ""
+            if ":" in host:
+                self._ip_hits(raw, inet_pton(AF_INET6, host), host, out)
+            elif host and "0" <= host[0] <= "9" and not host.strip(_DIGITS_DOTS_SLASH):
                 self._ip_hits(raw, _V4_PREFIX + inet_pton(AF_INET, host), host, out)
             else:
                 self._domain_hits(raw, host, out)

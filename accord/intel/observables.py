@@ -34,6 +34,7 @@ __all__ = [
     "parent_domains",
     "refang",
     "try_normalise",
+    "url_host",
 ]
 
 KINDS = ("ipv4", "ipv6", "domain", "url", "email", "md5", "sha1", "sha256", "sha512")
@@ -556,6 +557,23 @@ def from_sco(obj: dict[str, Any]) -> list[Observable]:
         if obs not in out:
             out.append(obs)
     return out
+
+
+def url_host(url: str) -> str | None:
+    """The host of a normalised URL (`scheme://host[:port]/...`), brackets of IPv6 removed."""
+    start = url.find("://")
+    if start < 0:
+        return None
+    rest = url[start + 3 :]
+    end = len(rest)
+    for sep in "/?#":
+        i = rest.find(sep)
+        if 0 <= i < end:
+            end = i
+    authority = rest[:end].rpartition("@")[2]
+    if authority.startswith("["):
+        return authority[1 : authority.find("]")] or None
+    return authority.partition(":")[0] or None
 
 
 def parent_domains(domain: str) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select, text
 
 from accord.db.schema import observable, org, overlap, stix_object
-from accord.intel.observables import Observable, networks_at, normalise, parent_domains
+from accord.intel.observables import Observable, networks_at, normalise, parent_domains, url_host
 from accord.intel.timestamps import format_micros
 from accord.members.model import Viewer
 from accord.policy import Policy
@@ -31,23 +31,6 @@ from accord.policy import Policy
 MATCHES = ("equal", "cidr", "subdomain", "url-host", "email-domain")
 _PROBE_CHUNK = 400
 _V4_BASE = 0xFFFF << 32
-
-
-def url_host(url: str) -> str | None:
-    """The host of a normalised URL (`scheme://host[:port]/...`), brackets of IPv6 removed."""
-    start = url.find("://")
-    if start < 0:
-        return None
-    rest = url[start + 3 :]
-    end = len(rest)
-    for sep in "/?#":
-        i = rest.find(sep)
-        if 0 <= i < end:
-            end = i
-    authority = rest[:end].rpartition("@")[2]
-    if authority.startswith("["):
-        return authority[1 : authority.find("]")] or None
-    return authority.partition(":")[0] or None
 
 
 def related_values(kind: str, value: str) -> list[tuple[str, str]]:

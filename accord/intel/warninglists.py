@@ -35,6 +35,7 @@ import orjson
 
 from accord.errors import InvalidInput, Problem
 from accord.intel.observables import KINDS, Observable, network_prefix_of, normalise, try_normalise
+from accord.intel.validate import json_type
 
 __all__ = [
     "ATTRIBUTE_KINDS",
@@ -162,7 +163,7 @@ def parse_list(data: bytes | str | dict[str, Any], where: str = "") -> Warningli
         except orjson.JSONDecodeError as e:
             raise InvalidInput(f"not valid JSON: {e.msg}", **place, line=e.lineno, column=e.colno) from None
     if not isinstance(data, dict):
-        raise InvalidInput(f"a warninglist must be a JSON object, not {_json_type(data)}", **place)
+        raise InvalidInput(f"a warninglist must be a JSON object, not {json_type(data)}", **place)
     obj: dict[str, Any] = data
 
     def field(key: str, expected: type | tuple[type, ...], label: str, required: bool = True) -> Any:
@@ -172,7 +173,7 @@ def parse_list(data: bytes | str | dict[str, Any], where: str = "") -> Warningli
                 raise InvalidInput(f"missing required field {key!r}", **place, field=key)
             return None
         if not isinstance(value, expected) or isinstance(value, bool):
-            raise InvalidInput(f"{key!r} must be {label}, not {_json_type(value)}", **place, field=key)
+            raise InvalidInput(f"{key!r} must be {label}, not {json_type(value)}", **place, field=key)
         return value
 
     name = field("name", str, "text").strip()
@@ -196,7 +197,7 @@ def parse_list(data: bytes | str | dict[str, Any], where: str = "") -> Warningli
     for i, attribute in enumerate(attributes):
         if not isinstance(attribute, str):
             raise InvalidInput(
-                f"an attribute type must be text, not {_json_type(attribute)}",
+                f"an attribute type must be text, not {json_type(attribute)}",
                 **place,
                 field=f"matching_attributes[{i}]",
             )
@@ -210,7 +211,7 @@ def parse_list(data: bytes | str | dict[str, Any], where: str = "") -> Warningli
         raw = key if isinstance(raw_entries, dict) else item
         where_entry = f"list[{key!r}]" if isinstance(raw_entries, dict) else f"list[{key}]"
         if not isinstance(raw, str):
-            raise InvalidInput(f"an entry must be text, not {_json_type(raw)}", **place, field=where_entry)
+            raise InvalidInput(f"an entry must be text, not {json_type(raw)}", **place, field=where_entry)
         try:
             entry = _entry_form(list_type, raw, kinds)
         except _BadEntry as e:
@@ -302,22 +303,6 @@ def _compile_regex(entry: str) -> re.Pattern[str]:
         return re.compile(pattern, flags)
     except (re.error, RecursionError, OverflowError) as e:
         raise _BadEntry(f"is not a valid regular expression: {e}") from None
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "text"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
 
 
 # ------------------------------------------------------------------------------------------- loading

@@ -123,7 +123,7 @@ def test_matching_attributes_become_kinds(attributes: list[str], list_type: str,
     [
         ({"name": None}, "name", "missing required field 'name'"),
         ({"name": "  "}, "name", "'name' is empty"),
-        ({"version": "1"}, "version", "'version' must be an integer, not text"),
+        ({"version": "1"}, "version", "'version' must be an integer, not a string"),
         ({"version": True}, "version", "not a boolean"),
         ({"description": 5}, "description", "must be text"),
         ({"type": "glob"}, "type", "unknown list type 'glob'"),
@@ -199,7 +199,7 @@ def test_load_dir_reports_each_bad_file_and_keeps_the_good_one() -> None:
     assert found["unknown-type"].where["field"] == "type" and "'glob'" in found["unknown-type"].detail
     assert found["same-name"].where["field"] == "name" and "already loaded" in found["same-name"].detail
     assert found["bad-json"].detail.startswith("not valid JSON") and found["bad-json"].where["line"] == 3
-    assert "JSON object, not an array" in found["not-an-object"].detail
+    assert "JSON object, not a list" in found["not-an-object"].detail
     assert "bad-cidr" in str(found["bad-cidr"])  # a Problem prints where it is
 
 
