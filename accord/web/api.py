@@ -350,6 +350,14 @@ async def import_upload(
     tlp: Annotated[str | None, Query(description="TLP for objects that carry no TLP marking")] = None,
     share_with: Annotated[list[str], Query(description="org:NAME, group:NAME or user:EMAIL")] = [],  # noqa: B006
     map: Annotated[str | None, Query(description="CSV columns, e.g. value=1,type=2")] = None,
+    source: Annotated[
+        str,
+        Query(
+            max_length=200,
+            description="names what is uploaded (a feed, a file): indicators generated from CSV or text "
+            "get ids from organisation, source and value, so uploading the same source again adds nothing",
+        ),
+    ] = "api upload",
 ) -> dict[str, Any]:
     """Import a file sent as the request body, in any supported format: all of it, or nothing.
     The answer is the import's report (taken, skipped and why); a refusal lists every problem."""
@@ -365,7 +373,7 @@ async def import_upload(
         def work() -> dict[str, Any]:
             report = app.import_file(
                 viewer, path, fmt=format, default_tlp=default_tlp, share=share, column_map=column_map,
-                what="api upload",
+                what=source,
             )  # fmt: skip
             return report.as_dict()
 

@@ -200,3 +200,13 @@ def test_two_sources_of_one_organisation_are_two_indicators_that_overlap(world: 
     assert (second.result.stored, second.result.overlaps) == (1, 1)
     [found] = world.app.lookup(viewer, ["198.51.100.11"])
     assert len(found["matches"]) == 2
+
+
+def test_api_uploads_name_their_source(world: Any) -> None:
+    client = TestClient(create_asgi(world.app))
+    jan = {"Authorization": f"Bearer {world.token('jan@cert.pl')}"}
+    body = b"198.51.100.13\n"
+    first = client.post("/api/v1/imports?source=scanners", content=body, headers=jan).json()["taken"]
+    again = client.post("/api/v1/imports?source=scanners", content=body, headers=jan).json()["taken"]
+    other = client.post("/api/v1/imports?source=botnet", content=body, headers=jan).json()["taken"]
+    assert (first["stored"], again["unchanged"], other["stored"], other["overlaps"]) == (1, 1, 1, 1)
