@@ -258,19 +258,19 @@ def _known(
     expand_max: int,
     count_max: int,
 ) -> dict[str, Any] | None:
-    stored = conn.execute(
-        select(func.count()).select_from(
-            select(observable.c.object_pk).where(observable.c.value == known).limit(expand_max + 1).subquery()
-        )
-    ).scalar_one()
-    if stored == 0:
-        return None
     base = (
         select(stix_object.c.stix_id, stix_object.c.producer_org_id)
         .join(observable, observable.c.object_pk == stix_object.c.pk)
         .where(_visible_holders(policy, viewer, known, exclude_id))
     )
-    if stored > expand_max:
+    # Hot or not is decided by what the viewer may see (bounded), never by the stored total: the
+    # difference between a list and a summary must not reveal hidden holders.
+    visible = conn.execute(
+        select(func.count()).select_from(base.limit(expand_max + 1).subquery())
+    ).scalar_one()
+    if visible == 0:
+        return None
+    if visible > expand_max:
         sample = base.limit(count_max).subquery()
         objects, producers = conn.execute(
             select(
@@ -278,8 +278,6 @@ def _known(
                 func.count(func.distinct(sample.c.producer_org_id)),
             )
         ).one()
-        if objects == 0:
-            return None
         return {
             "summarised": True,
             "objects": objects,

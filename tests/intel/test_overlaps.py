@@ -176,3 +176,18 @@ def test_a_new_version_still_meets_other_objects(world: Any) -> None:
     submit(world, "piotr@policja.pl", [ip_indicator("198.51.100.12", TLP.GREEN)])
     newer = dict(mine, modified="2024-06-01T00:00:00.000Z", description="seen again")
     assert submit(world, "ana@banco.br", [newer]).overlaps == 1  # the police unit's, not its own past
+
+
+def test_hidden_holders_never_make_a_value_look_hot(make_accord: Any) -> None:
+    from conftest import Alliance
+
+    a = Alliance(make_accord(overlap_expand_max=2))
+    for i in range(3):
+        a.org(f"Org {i}")
+        a.user(f"u{i}@o{i}.org", f"Org {i}")
+    a.app.submit(a.viewer("u0@o0.org"), parsed([ip_indicator("192.0.2.54", TLP.GREEN)]))
+    a.app.submit(a.viewer("u1@o1.org"), parsed([ip_indicator("192.0.2.54", TLP.AMBER) for _ in range(3)]))
+    [entry] = a.app.related(a.viewer("u2@o2.org"), values=["192.0.2.54"])["related"]
+    assert entry["summarised"] is False and [h["producer"] for h in entry["holders"]] == ["Org 0"]
+    [entry] = a.app.related(a.viewer("u1@o1.org"), values=["192.0.2.54"])["related"]
+    assert entry["summarised"] is True and entry["objects"] == 4
