@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -96,6 +96,15 @@ def _tlp_list(values: list[str]) -> list[str]:
         except ValueError as exc:
             raise InvalidInput(str(exc), field="tlp") from None
     return out
+
+
+def _tlp_param(tlp: str | None) -> TLP | None:
+    if tlp is None:
+        return None
+    try:
+        return TLP.parse(tlp)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="tlp") from None
 
 
 def list_filter(
@@ -207,21 +216,28 @@ def stats(viewer: ViewerDep, app: AppDep) -> dict[str, Any]:
     return app.stats(viewer)
 
 
-async def _read_body(request: Request, limit: int) -> tempfile.SpooledTemporaryFile[bytes]:
+async def _copy_body(request: Request, limit: int, out: IO[bytes], empty: str) -> None:
+    """Stream the request body into `out`, refusing more than `limit` bytes (413) or nothing (422)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"the request body is larger than {limit} bytes")
-    spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - handed to the caller, who closes it
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            spool.close()
             raise TooLarge(f"the request body is larger than {limit} bytes")
-        spool.write(chunk)
+        out.write(chunk)
     if size == 0:
+        raise InvalidInput(empty)
+
+
+async def _read_body(request: Request, limit: int) -> tempfile.SpooledTemporaryFile[bytes]:
+    spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115 - handed to the caller, who closes it
+    try:
+        await _copy_body(request, limit, spool, "the request body is empty; send a STIX bundle or object")
+    except BaseException:
         spool.close()
-        raise InvalidInput("the request body is empty; send a STIX bundle or object")
+        raise
     spool.seek(0)
     return spool
 
@@ -236,12 +252,7 @@ async def submit_objects(
 ) -> dict[str, Any]:
     """Submit a bundle, an array of objects or one object; all of it is stored, or none."""
 
-    default_tlp = None
-    if tlp is not None:
-        try:
-            default_tlp = TLP.parse(tlp)
-        except ValueError as exc:
-            raise InvalidInput(str(exc), field="tlp") from None
+    default_tlp = _tlp_param(tlp)
     _need(viewer, Permission.INTEL_WRITE)  # before reading a body that may be 256 MB
     share = await run_in_threadpool(app.resolve_share, viewer, share_with)
     spool = await _read_body(request, app.settings.max_body_bytes)
@@ -307,34 +318,15 @@ def export(
 # --- imports, jobs, feeds ----------------------------------------------------------------------------
 
 
-def _tlp_param(tlp: str | None) -> TLP | None:
-    if tlp is None:
-        return None
-    try:
-        return TLP.parse(tlp)
-    except ValueError as exc:
-        raise InvalidInput(str(exc), field="tlp") from None
-
-
 async def _body_to_file(request: Request, app: Accord) -> str:
     """The request body streamed to a file under the data directory (imports read files)."""
     limit = app.settings.max_body_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise TooLarge(f"the request body is larger than {limit} bytes")
     folder = os.path.join(app.settings.data_dir, "uploads")
     os.makedirs(folder, exist_ok=True)
     fd, path = tempfile.mkstemp(dir=folder, prefix="upload-")
-    size = 0
     try:
         with os.fdopen(fd, "wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise TooLarge(f"the request body is larger than {limit} bytes")
-                out.write(chunk)
-        if size == 0:
-            raise InvalidInput("the request body is empty; send the file to import as the body")
+            await _copy_body(request, limit, out, "the request body is empty; send the file as the body")
     except BaseException:
         os.unlink(path)
         raise
