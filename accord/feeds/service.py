@@ -101,7 +101,7 @@ def add(
                 )
             )
         )
-        return _describe(conn, _row(conn, feed_id))
+        return _describe(conn.execute(_LISTED.where(feed.c.id == feed_id)).one())
 
 
 def _row(conn: Connection, feed_id: int) -> Any:
@@ -118,9 +118,16 @@ def _by_name(conn: Connection, name: str) -> Any:
     return row
 
 
-def _describe(conn: Connection, row: Any) -> dict[str, Any]:
-    owner = conn.execute(select(user.c.email).where(user.c.id == row.user_id)).scalar()
-    org_name = conn.execute(select(org.c.name).where(org.c.id == row.org_id)).scalar()
+_LISTED = (
+    select(feed, user.c.email.label("owner"), org.c.name.label("org_name"))
+    .join(user, user.c.id == feed.c.user_id)
+    .join(org, org.c.id == feed.c.org_id)
+)
+
+
+def _describe(row: Any) -> dict[str, Any]:
+    """A feed as shown; `row` comes from `_LISTED` (with its owner's e-mail and org name)."""
+    owner, org_name = row.owner, row.org_name
     options = orjson.loads(row.options)
     return {
         "name": row.name,
@@ -143,10 +150,10 @@ def _describe(conn: Connection, row: Any) -> dict[str, Any]:
 def list_feeds(app: Accord, viewer: Viewer) -> list[dict[str, Any]]:
     """The operator and platform admins see every feed; members see their organisation's."""
     with app.db.read() as conn:
-        query = select(feed).order_by(feed.c.name)
+        query = _LISTED.order_by(feed.c.name)
         if not (viewer.operator or viewer.platform_admin):
             query = query.where(feed.c.org_id == viewer.org_id)
-        return [_describe(conn, r) for r in conn.execute(query)]
+        return [_describe(r) for r in conn.execute(query)]
 
 
 def enqueue_due(app: Accord) -> list[int]:
@@ -200,7 +207,6 @@ def _viewer(app: Accord, row: Any) -> Viewer:
 def _run(app: Accord, row: Any, job_id: int) -> Report:
     """Fetch (or open) and import one feed under an already running job."""
     started = now_micros()
-    status = "failed"
     try:
         viewer = _viewer(app, row)
         options = orjson.loads(row.options)
@@ -208,19 +214,16 @@ def _run(app: Accord, row: Any, job_id: int) -> Report:
         tlp = TLP(row.tlp) if row.tlp else None
         column_map = options.get("column_map")
         if row.path is not None:
-            report = app.import_file(
+            return app.import_file(
                 viewer, row.path, fmt=row.format, default_tlp=tlp, share=share, column_map=column_map,
                 what=row.name, feed_id=row.id, job_id=job_id,
             )  # fmt: skip
-            status = "done"
-            return report
         return _fetch_and_import(app, row, viewer, job_id, tlp, share, column_map, started)
     except BaseException as exc:
-        if status == "failed":
-            with app.db.write() as conn:
-                current = conn.execute(select(job.c.status).where(job.c.id == job_id)).scalar()
-                if current == "running":  # import_file has not recorded the end itself
-                    jobs.finish(conn, job_id, "failed", None, str(exc))
+        with app.db.write() as conn:
+            current = conn.execute(select(job.c.status).where(job.c.id == job_id)).scalar()
+            if current == "running":  # failed before the import recorded its own end
+                jobs.finish(conn, job_id, "failed", None, str(exc))
         raise
     finally:
         with app.db.write() as conn:

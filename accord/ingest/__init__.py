@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Protocol
+from typing import Any
 
 import orjson
 
@@ -32,7 +31,6 @@ __all__ = [
     "FORMATS",
     "ImportOptions",
     "Item",
-    "Reader",
     "Skipped",
     "as_parsed",
     "indicator_for",
@@ -77,10 +75,6 @@ class ImportOptions:
     column_map: dict[str, int] | None = None
     source: str = ""
     labels: tuple[str, ...] = field(default_factory=tuple)
-
-
-class Reader(Protocol):
-    def __call__(self, fp: BinaryIO, options: ImportOptions) -> Iterator[Item]: ...
 
 
 def org_namespace(org_id: int) -> uuid.UUID:
