@@ -283,6 +283,3 @@ def lookup(conn: Connection, policy: Policy, viewer: Viewer, values: list[str]) 
         entry["matches"].sort(key=lambda m: (m["match"], m["id"]))
         out.append(entry)
     return out
-    if o.kind == "domain" and h.kind == "domain" and o.value.endswith("." + h.value):
-        return "parent-domain"
-    return None
