@@ -193,18 +193,23 @@ def record(conn: Connection, rows: list[tuple[int, str, str, str]], added_us: in
 # --- reading ------------------------------------------------------------------------------------------
 
 
-def _probe_values(o: Observable, conn: Connection) -> list[tuple[str, str]]:
-    """What a value relates to, networks containing an address included."""
+def _probe_values(o: Observable, conn: Connection, prefixes: Sequence[int]) -> list[tuple[str, str]]:
+    """What a value relates to, the stored networks containing an address included (networks that
+    start where a containing one does but are smaller are not)."""
     rel = related_values(o.kind, o.value)
     if o.ip_lo is not None and o.ip_lo == o.ip_hi:
-        keys = networks_at(o, network_prefixes(conn))
+        keys = networks_at(o, prefixes)
         if keys:
             rows = conn.execute(
-                select(observable.c.value)
+                select(observable.c.value, observable.c.ip_lo, observable.c.ip_hi)
                 .where(observable.c.ip_lo.in_(keys), observable.c.ip_lo != observable.c.ip_hi)
                 .distinct()
             )
-            rel.extend((value, "cidr") for (value,) in rows if value != o.value)
+            rel.extend(
+                (value, "cidr")
+                for value, lo, hi in rows
+                if bytes(lo) <= o.ip_lo <= bytes(hi) and value != o.value
+            )
     return rel
 
 
@@ -226,9 +231,10 @@ def related(
     """
     out: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
+    prefixes = network_prefixes(conn)
     for raw in values:
         o = normalise(raw)
-        for known, match in _probe_values(o, conn):
+        for known, match in _probe_values(o, conn, prefixes):
             if (known, match) in seen:
                 continue
             seen.add((known, match))

@@ -191,3 +191,15 @@ def test_hidden_holders_never_make_a_value_look_hot(make_accord: Any) -> None:
     assert entry["summarised"] is False and [h["producer"] for h in entry["holders"]] == ["Org 0"]
     [entry] = a.app.related(a.viewer("u1@o1.org"), values=["192.0.2.54"])["related"]
     assert entry["summarised"] is True and entry["objects"] == 4
+
+
+def test_only_networks_that_contain_the_address_are_related(world: Any) -> None:
+    submit(
+        world,
+        "piotr@policja.pl",
+        [ip_indicator("198.51.100.0/24", TLP.GREEN), ip_indicator("198.51.100.0/28", TLP.GREEN)],
+    )
+    found = world.app.related(world.viewer("ana@banco.br"), values=["198.51.100.77"])["related"]
+    assert [(r["match"], r["known_value"]) for r in found] == [("cidr", "198.51.100.0/24")]
+    result = submit(world, "ana@banco.br", [ip_indicator("198.51.100.77", TLP.GREEN)])
+    assert result.overlaps == 1
