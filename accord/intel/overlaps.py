@@ -9,8 +9,9 @@ read, through the policy. So storage grows with the number of values, never with
 pairwise correlation table reached 291 GB for 10.5M attributes), and a reader only ever learns of
 objects they may see, counts included.
 
-Values held by more objects than `expand_max` ("hot" values: a popular resolver, a CDN range) are
-summarised when read — how many objects and producers the reader may see — not listed.
+Values that more than `expand_max` objects the reader may see hold ("hot" values: a popular
+resolver, a CDN range) are summarised when read — how many objects and producers the reader may
+see — not listed. Hidden holders never decide whether an answer is a list or a summary.
 Warninglisted (known-benign) values take no part.
 """
 
@@ -226,7 +227,7 @@ def related(
     """What else is known about these values, by whom, as far as the viewer may see.
 
     One entry per related value that some visible object holds: the objects (id, type, producer,
-    TLP, when added), or for a value held by more than `expand_max` objects a summary of how many
+    TLP, when added), or for a value more than `expand_max` visible objects hold a summary of how many
     objects and producers the viewer may see (counted through the policy, up to `count_max`).
     """
     out: list[dict[str, Any]] = []
