@@ -13,6 +13,8 @@ The rules (TLP 2.0 as DOMAIN.md §1 reads it):
   `users` (RED: the submitting user plus named users);
 - a viewer acting for a vetted organisation may read public, community, the orgs audiences naming
   its organisation or a group it belongs to, and the users audiences naming the viewer;
+- a peer node reads what the organisations it hosts may read, GREEN/CLEAR only as a community peer,
+  and never RED (DOMAIN.md: TLP:RED never leaves its node);
 - a viewer acting for a pending organisation reads only CLEAR; anonymous readers read CLEAR only
   when the operator enables the public feed; the operator (console) reads nothing;
 - an object is visible through its newest visible version; a relationship whose two ends are both
@@ -108,6 +110,8 @@ class Policy:
         public = select(audience.c.id).where(audience.c.kind == "public")
         if viewer.operator or (viewer.anonymous and not self.public_feed):
             return select(audience.c.id).where(false())
+        if viewer.is_peer:
+            return self._peer_audiences(viewer)
         if viewer.org_id is None or not viewer.org_vetted:
             return public
         parts: list[Select[Any]] = [
@@ -119,6 +123,21 @@ class Policy:
         ]
         if viewer.user_id is not None:
             parts.append(select(audience_user.c.audience_id).where(audience_user.c.user_id == viewer.user_id))
+        return select(union_all(*parts).subquery().c[0])
+
+    @staticmethod
+    def _peer_audiences(viewer: Viewer) -> Select[Any]:
+        """A peer node reads what the organisations it hosts may read (AMBER naming one of them or a
+        group one belongs to), GREEN and CLEAR only as a community peer, and never RED."""
+        orgs = sorted(viewer.represents)
+        parts: list[Select[Any]] = [
+            select(audience_org.c.audience_id).where(audience_org.c.org_id.in_(orgs)),
+            select(audience_group.c.audience_id)
+            .join(group_member, group_member.c.group_id == audience_group.c.group_id)
+            .where(group_member.c.org_id.in_(orgs)),
+        ]
+        if viewer.community:
+            parts.append(select(audience.c.id).where(audience.c.kind.in_(("public", "community"))))
         return select(union_all(*parts).subquery().c[0])
 
     def _audience_visible(self, viewer: Viewer, row: Any) -> ColumnElement[bool]:

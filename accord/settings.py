@@ -39,6 +39,10 @@ class Settings:
     feed_max_bytes: int = _setting(4 * 1024**3, "Largest feed download in bytes.")
     feed_timeout_seconds: int = _setting(120, "Network timeout of a feed download, in seconds.")
     worker_poll_seconds: int = _setting(10, "How often the worker looks for due feeds and queued jobs.")
+    node_name: str = _setting(
+        "accord", "This node's name in the federation: its TAXII title and how peers name it."
+    )
+    node_country: str = _setting("", "ISO 3166 alpha-2 country of this node (empty: international).")
     audit_key: str = _setting(
         "", "Audit-log MAC key in hex (default: <data_dir>/audit.key, made at first use)."
     )

@@ -44,6 +44,9 @@ org = Table(
     Column("country", String(2), nullable=False),
     Column("vetted", Boolean, nullable=False),
     Column("created_us", BigInteger, nullable=False),
+    # The peer node that hosts this organisation (None: hosted here). Remote organisations are how
+    # the policy names who a peer represents, and who produced what a peer sent.
+    Column("node", String(200)),
 )
 
 user = Table(
@@ -99,6 +102,9 @@ api_token = Table(
     Column("expires_us", BigInteger),
     Column("revoked_us", BigInteger),
     Column("last_used_us", BigInteger),
+    # None: every collection the user may use; else "collection-id:r" / "collection-id:rw", comma
+    # separated: the token reads (and writes) only there, never more than its scopes allow.
+    Column("collections", Text),
     Index("ix_api_token_user", "user_id"),
 )
 
@@ -297,6 +303,66 @@ job = Table(
     Column("error", Text),
     Index("ix_job_status", "status", "created_us"),
     Index("ix_job_feed", "feed_id", "created_us"),
+)
+
+# --- TAXII and federation ------------------------------------------------------------------------
+
+taxii_status = Table(
+    "taxii_status",
+    metadata,
+    # The status resource of a TAXII POST: what was stored, what failed and why. Only the user (or
+    # peer) that posted may read it.
+    Column("id", String(36), primary_key=True),
+    Column("user_id", Integer, ForeignKey("user_account.id", ondelete="CASCADE")),
+    Column("peer_id", Integer, ForeignKey("peer.id", ondelete="CASCADE")),
+    Column("status", String(16), nullable=False),  # pending, complete
+    Column("request_us", BigInteger, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("success", Integer, nullable=False),
+    Column("failure", Integer, nullable=False),
+    Column("pending", Integer, nullable=False),
+    Column("detail", Text, nullable=False),  # JSON: successes, failures (with messages), pendings
+)
+
+deletion = Table(
+    "deletion",
+    metadata,
+    # An object deleted here (TAXII DELETE): kept so peers that received it delete it too. It carries
+    # the audience of what was deleted, so only those who could see the object learn of the deletion.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("stix_id", String(300), nullable=False),
+    Column("modified_us", BigInteger),  # None: every version
+    Column("producer_org_id", Integer, ForeignKey("org.id"), nullable=False),
+    Column("audience_id", Integer, ForeignKey("audience.id"), nullable=False),
+    Column("deleted_us", BigInteger, nullable=False),
+    Index("ix_deletion_deleted", "deleted_us", "id"),
+)
+
+peer = Table(
+    "peer",
+    metadata,
+    # Another node of the federation (or any TAXII 2.1 server). What we pull from it and push to it;
+    # the organisations it hosts are `org` rows with `node` = this peer's name.
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("url", String(2048), nullable=False),  # its TAXII API root
+    Column("token", Text),  # what we present to it (it must be usable, so it is kept, not hashed)
+    Column("push", Boolean, nullable=False),  # we also send it what its organisations may see
+    Column("community", Boolean, nullable=False),  # it receives TLP:GREEN and CLEAR
+    Column("in_token_prefix", String(16), unique=True),  # the node token it presents to us
+    Column("in_token_hash", LargeBinary(32)),
+    Column("user_id", Integer, ForeignKey("user_account.id"), nullable=False),  # its system user
+    Column("org_id", Integer, ForeignKey("org.id"), nullable=False),  # the node's own organisation
+    Column("enabled", Boolean, nullable=False),
+    Column("every_seconds", Integer),
+    Column("created_us", BigInteger, nullable=False),
+    Column("next_run_us", BigInteger),
+    Column("last_sync_us", BigInteger),
+    Column("last_status", String(16)),
+    Column("last_error", Text),
+    Column("state", Text, nullable=False),  # JSON: per remote collection, the last date_added pulled
+    Column("pulled", BigInteger, nullable=False),
+    Column("pushed", BigInteger, nullable=False),
 )
 
 # --- audit ---------------------------------------------------------------------------------------

@@ -11,16 +11,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, delete, func, select, update
 
-from accord.db.schema import api_token, auth_failure, membership, org, user
+from accord.db.schema import api_token, auth_failure, membership, org, peer, user
 from accord.errors import TooManyAttempts
 from accord.intel.timestamps import now_micros
-from accord.members.model import ALL_SCOPES, Permission, Role, Viewer, parse_scopes
+from accord.members.model import ALL_SCOPES, Permission, Role, Viewer, parse_collections, parse_scopes
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "acc_"  # noqa: S105 - a format marker, not a secret
@@ -124,7 +124,9 @@ def authenticate_token(conn: Connection, token: str) -> Viewer | None:
         .where(api_token.c.prefix == prefix)
     ).first()
     digest = hashlib.sha256(secret.encode()).digest()
-    if row is None or not hmac.compare_digest(row.secret_hash, digest):
+    if row is None:
+        return _peer_by_token(conn, prefix, digest)
+    if not hmac.compare_digest(row.secret_hash, digest):
         return None
     now = now_micros()
     if row.revoked_us is not None or row.disabled or (row.expires_us is not None and row.expires_us <= now):
@@ -136,7 +138,37 @@ def authenticate_token(conn: Connection, token: str) -> Viewer | None:
     ).first()
     if member is None:  # no longer a member of the organisation the token was made for
         return None
-    return viewer_for(conn, row.user_id, row.org_id, parse_scopes(row.scopes))
+    viewer = viewer_for(conn, row.user_id, row.org_id, parse_scopes(row.scopes))
+    return replace(viewer, collections=parse_collections(row.collections))
+
+
+def _peer_by_token(conn: Connection, prefix: str, digest: bytes) -> Viewer | None:
+    row = conn.execute(
+        select(peer.c.id, peer.c.in_token_hash, peer.c.enabled).where(peer.c.in_token_prefix == prefix)
+    ).first()
+    if row is None or row.in_token_hash is None or not row.enabled:
+        return None
+    if not hmac.compare_digest(row.in_token_hash, digest):
+        return None
+    return peer_viewer(conn, int(row.id))
+
+
+def peer_viewer(conn: Connection, peer_id: int) -> Viewer:
+    """The viewer a peer node is: its system user acting for the node's organisation, representing
+    every organisation the node hosts. It may read and submit intelligence, never administer."""
+    p = conn.execute(select(peer).where(peer.c.id == peer_id)).one()
+    hosted = set(conn.execute(select(org.c.id).where(org.c.node == p.name)).scalars())
+    return Viewer(
+        user_id=p.user_id,
+        email=f"peer:{p.name}",
+        org_id=p.org_id,
+        org_vetted=True,
+        role=Role.ANALYST,
+        scopes=frozenset({Permission.INTEL_READ, Permission.INTEL_WRITE}),
+        peer_id=p.id,
+        represents=frozenset(hosted | {p.org_id}),
+        community=bool(p.community),
+    )
 
 
 def touch_token(conn: Connection, token: str) -> None:

@@ -37,6 +37,19 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 ALL_SCOPES = frozenset(Permission)
 
 
+def parse_collections(text: str | None) -> tuple[tuple[str, str], ...] | None:
+    """ "id:r,id2:rw" -> (("id", "r"), ("id2", "rw")); None or "" -> None (no limit)."""
+    if not text:
+        return None
+    out = []
+    for part in text.split(","):
+        cid, sep, mode = part.strip().rpartition(":")
+        if not sep or not cid or mode not in ("r", "rw"):
+            raise ValueError(f"not a collection scope: {part.strip()!r} (want COLLECTION:r or COLLECTION:rw)")
+        out.append((cid, mode))
+    return tuple(out)
+
+
 def parse_scopes(text: str) -> frozenset[Permission]:
     try:
         return frozenset(Permission(s.strip()) for s in text.split(",") if s.strip())
@@ -62,6 +75,14 @@ class Viewer:
     scopes: frozenset[Permission] = field(default_factory=lambda: ALL_SCOPES)
     operator: bool = False  # the person with shell access to the node: manages, never reads intel
     source: str = ""  # where the request came from (client address, "cli"), for the audit log
+    # A token limited to some TAXII collections: ((collection id, "r" or "rw"), ...); None: no limit.
+    collections: tuple[tuple[str, str], ...] | None = None
+    # A peer node: its system user acting for the node's organisation, representing every
+    # organisation the node hosts (`org.node`). It reads what those organisations may read, never
+    # TLP:RED (users audiences), and GREEN/CLEAR only when it is a community peer.
+    peer_id: int | None = None
+    represents: frozenset[int] = frozenset()
+    community: bool = False
 
     @property
     def anonymous(self) -> bool:
@@ -79,6 +100,16 @@ class Viewer:
     @property
     def can_administer_platform(self) -> bool:
         return self.operator or (self.platform_admin and Permission.MEMBERS_ADMIN in self.scopes)
+
+    @property
+    def is_peer(self) -> bool:
+        return self.peer_id is not None
+
+    def may_use_collection(self, collection_id: str, write: bool = False) -> bool:
+        """Whether this token's collection limits (if any) allow reading, or writing, there."""
+        if self.collections is None:
+            return True
+        return any(c == collection_id and (not write or mode == "rw") for c, mode in self.collections)
 
     def label(self) -> str:
         return "operator" if self.operator else (self.email or "anonymous")
