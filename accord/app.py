@@ -236,6 +236,26 @@ class Accord:
             row = self.policy.get_visible(conn, viewer, stix_id, modified_us)
             return query.Renderer(conn, self.policy, viewer).items([row])[0]
 
+    def delete_object(self, viewer: Viewer, stix_id: str, modified_us: int | None = None) -> int:
+        """Delete the viewer's organisation's versions of an object (all, or one), audited; returns
+        how many versions were deleted. A tombstone tells those who could see it (and peers)."""
+        with self.db.write() as conn:
+            deleted = self.store.delete(conn, viewer, stix_id, modified_us)
+            audit.record(
+                conn,
+                self.audit_key,
+                actor=viewer.actor(),
+                source=viewer.source,
+                action="intel.delete",
+                target=stix_id,
+                detail={
+                    "versions": deleted,
+                    "version": format_micros(modified_us) if modified_us is not None else "all",
+                    "org": viewer.org_id,
+                },
+            )
+        return deleted
+
     def versions(self, viewer: Viewer, stix_id: str) -> list[dict[str, Any]]:
         with self.db.read() as conn:
             rows = query.versions(conn, self.policy, viewer, stix_id)

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from accord.db import bulk_insert, tuned_for_bulk
-from accord.db.schema import network_prefix, org, stix_object
+from accord.db.schema import deletion, network_prefix, org, overlap, stix_object
 from accord.db.schema import observable as observable_table
-from accord.errors import BatchRefused, Forbidden, Problem
+from accord.errors import BatchRefused, Forbidden, NotFound, Problem
 from accord.intel import overlaps
 from accord.intel.observables import Observable, network_prefix_of
 from accord.intel.prepare import Parsed, Prepared, prepare_batches
@@ -400,3 +400,66 @@ class IntelStore:
             return False
         # Cyber-observables (no versions; ids derived from their values) are held per producer.
         return True
+
+    # --- deletion ---------------------------------------------------------------------------------
+
+    def delete(self, conn: Connection, viewer: Viewer, stix_id: str, modified_us: int | None = None) -> int:
+        """Delete the viewer's organisation's versions of an object (all, or the one at `modified_us`)
+        that the viewer may see; returns how many. Not visible: NotFound; visible but produced by
+        another organisation: Forbidden. Each deletion leaves a tombstone with the audience of what
+        was deleted, so only those who could see it learn of it (and peers can delete their copies).
+        """
+        query = select(
+            stix_object.c.pk,
+            stix_object.c.modified_us,
+            stix_object.c.producer_org_id,
+            stix_object.c.audience_id,
+        ).where(stix_object.c.stix_id == stix_id, self.policy.visible(viewer))
+        if modified_us is not None:
+            query = query.where(stix_object.c.modified_us == modified_us)
+        rows = conn.execute(query).all()
+        if not rows:
+            raise NotFound(f"no object {stix_id}" + (" at that version" if modified_us is not None else ""))
+        own = [r for r in rows if r.producer_org_id == viewer.org_id]
+        if not own:
+            raise Forbidden(f"{stix_id} belongs to another organisation; only its producer may delete it")
+        if not viewer.can(Permission.INTEL_WRITE):
+            raise Forbidden(f"{viewer.label()} may not delete intelligence (needs {Permission.INTEL_WRITE})")
+        pks = sorted(r.pk for r in own)
+        # Dependent rows explicitly: the store does not rely on the engines' foreign-key cascades.
+        for start in range(0, len(pks), _CHUNK):
+            chunk = pks[start : start + _CHUNK]
+            conn.execute(delete(observable_table).where(observable_table.c.object_pk.in_(chunk)))
+            conn.execute(delete(overlap).where(overlap.c.object_pk.in_(chunk)))
+            conn.execute(delete(stix_object).where(stix_object.c.pk.in_(chunk)))
+        # One tombstone per audience the deleted versions had (modified None: every version).
+        now = now_micros()
+        conn.execute(
+            deletion.insert(),
+            [
+                {"stix_id": stix_id, "modified_us": modified_us, "producer_org_id": viewer.org_id,
+                 "audience_id": a, "deleted_us": now}
+                for a in sorted({r.audience_id for r in own})
+            ],
+        )  # fmt: skip
+        self._mark_latest(conn, stix_id)
+        return len(pks)
+
+    @staticmethod
+    def _mark_latest(conn: Connection, stix_id: str) -> None:
+        """After a deletion, the newest remaining row of the id (ties: the first stored) is latest."""
+        remaining = conn.execute(
+            select(stix_object.c.pk, stix_object.c.modified_us, stix_object.c.is_latest).where(
+                stix_object.c.stix_id == stix_id
+            )
+        ).all()
+        if not remaining:
+            return
+        newest = max(remaining, key=lambda r: (r.modified_us, -r.pk)).pk
+        wrong = [r.pk for r in remaining if bool(r.is_latest) != (r.pk == newest)]
+        if wrong:
+            conn.execute(
+                update(stix_object)
+                .where(stix_object.c.pk.in_(wrong))
+                .values(is_latest=stix_object.c.pk == newest)
+            )

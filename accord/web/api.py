@@ -730,5 +730,8 @@ def create_asgi(accord: Accord) -> FastAPI:
     app.include_router(public)
     app.include_router(intel)
     app.include_router(admin)
+    from accord.taxii.server import install as install_taxii  # imports this module: not at the top
+
+    install_taxii(app)
     app.add_middleware(Authenticate, accord=accord)
     return app

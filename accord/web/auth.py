@@ -20,6 +20,7 @@ from accord.app import Accord
 from accord.errors import AccordError, Unauthenticated
 from accord.members.auth import authenticate_password, authenticate_token, touch_token, viewer_for
 from accord.members.model import ANONYMOUS, Viewer
+from accord.taxii.errors import from_accord_error, is_taxii_path
 from accord.web.problems import problem
 
 ACCESS_KEY = "x-access"  # on every route: "policy", "members" or "public" (see tests/web/test_routes_meta.py)
@@ -102,7 +103,8 @@ class Authenticate:
         try:
             viewer = await run_in_threadpool(authenticate, self.accord, request)
         except AccordError as exc:
-            response = problem(exc.status, exc.title, exc.detail)
+            taxii = is_taxii_path(scope["path"])  # TAXII clients get TAXII error resources
+            response = from_accord_error(exc) if taxii else problem(exc.status, exc.title, exc.detail)
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["viewer"] = viewer

@@ -1,5 +1,5 @@
 """Every route is either guarded (policy or members) or on the short public list below; and every
-guarded route, probed for a hidden object, answers as if it did not exist."""
+guarded route — JSON API and TAXII alike — probed for a hidden object, answers as if it did not exist."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from stix_factory import bundle, ip_indicator
 
 from accord.intel.tlp import TLP
+from accord.taxii.collections import community_id
 from accord.web.api import create_asgi, current_viewer, member_viewer
 from accord.web.auth import ACCESS_KEY
 
@@ -100,17 +101,19 @@ def test_every_guarded_get_route_hides_what_the_viewer_may_not_see(alliance: Any
     for method, path, _route in _routes(create_asgi(alliance.app)):
         if method != "GET" or (method, path) in PUBLIC_ROUTES:
             continue
-        url = path.replace("{stix_id}", secret["id"])
+        url = path.replace("{stix_id}", secret["id"]).replace("{object_id}", secret["id"])
+        url = url.replace("{collection_id}", community_id(alliance.app.settings.node_name))
+        url = url.replace("{status_id}", "00000000-0000-0000-0000-000000000000")
         for name in ("org_id", "group_id", "user_id", "token_id"):
             url = url.replace("{" + name + "}", "1")
         params = {"value": "198.51.100.66"} if "{" not in path else {}
         as_outsider = client.get(url, params=params, headers=outsider)
         probed += 1
         assert secret["id"] not in as_outsider.text or as_outsider.status_code == 404, (url, as_outsider.text)
-        if "{stix_id}" in path:
+        if "{stix_id}" in path or "{object_id}" in path:
             assert as_outsider.status_code == 404, url
             assert client.get(url, headers=producer).status_code == 200, url
-    assert probed >= 8
+    assert probed >= 8 + 9  # the JSON API's and the TAXII server's
     # The lookup (a POST read path) too.
     hits = client.post("/api/v1/lookup", json={"values": ["198.51.100.66"]}, headers=outsider).json()
     assert hits["results"][0]["matches"] == []
