@@ -46,7 +46,7 @@ def test_upgrade_from_0001_keeps_sightings_findable(tmp_path: Any) -> None:
             "INSERT INTO stix_object (pk, stix_id, type, spec_version, modified_us, revoked, is_latest,"
             " audience_id, producer_org_id, submitter_user_id, date_added_us, content_hash, content)"
             " VALUES (1, 'sighting--1', 'sighting', '2.1', 1, 0, 1, 1, 1, 1, 1, x'00',"
-            " '{\"sighting_of_ref\": \"indicator--2\"}')"
+            ' \'{"sighting_of_ref": "indicator--2"}\')'
         )
     assert db.migrate() == ScriptDirectory.from_config(_alembic_config(db)).get_current_head()
     with db.read() as conn:

@@ -27,6 +27,17 @@ def new_id(result: CursorResult[object]) -> int:
     return int(key[0])
 
 
+def serialise_intel_writers(conn: Connection) -> None:
+    """Make intelligence writers take turns, so rows become visible in `date_added` order.
+
+    Readers page by `date_added` (TAXII `added_after`, peers' cursors). If a writer stamped earlier
+    could commit after a reader had paged past its stamp, that reader would never see its rows.
+    SQLite writers already take turns (BEGIN IMMEDIATE); on PostgreSQL this transaction-scoped
+    advisory lock does it. Call it before taking the time stamp."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7310)")
+
+
 def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
     """Rows (tuples in `columns` order) straight to the driver: COPY on PostgreSQL, executemany on
     SQLite. SQLAlchemy's per-row parameter processing would cost more than the database's own

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, func, or_, select, text
+from sqlalchemy import Connection, bindparam, func, or_, select, text
 
 from accord.db.schema import network_prefix, observable, org, stix_object
 from accord.errors import InvalidInput, NotFound
@@ -78,19 +78,43 @@ def _filtered(policy: Policy, viewer: Viewer, f: ListFilter) -> Any:
     return query
 
 
+# A page after a cursor (date_added A, key K) is read in two index ranges: rows added at A with a key
+# after K, then rows added after A. (One comparison `(added, key) > (A, K)` is a range on `added`
+# alone for SQLite, which then walks every row added at A: all of a big import, page after page.)
+START, SAME, LATER = "start", "same", "later"
+
+
+def keyset(query: Any, added: Any, key: Any, phase: str) -> Any:
+    """`query` narrowed to one phase of a keyset page, ordered, limited by the `lim` parameter."""
+    if phase == SAME:
+        query = query.where(added == bindparam("after_added"), key > bindparam("after_key"))
+    elif phase == LATER:
+        query = query.where(added > bindparam("after_added"))
+    return query.order_by(added, key).limit(bindparam("lim"))
+
+
+def keyset_rows(
+    conn: Connection, statement: Callable[[str], Any], limit: int, after: tuple[int, int] | None
+) -> list[Any]:
+    """Up to `limit` rows after the cursor pair, from the statements `statement(phase)`."""
+    if after is None:
+        return list(conn.execute(statement(START), {"lim": limit}))
+    at, after_key = after
+    rows = list(conn.execute(statement(SAME), {"lim": limit, "after_added": at, "after_key": after_key}))
+    if len(rows) < limit:
+        rows += conn.execute(statement(LATER), {"lim": limit - len(rows), "after_added": at})
+    return rows
+
+
 def list_rows(
     conn: Connection, policy: Policy, viewer: Viewer, f: ListFilter, limit: int, cursor: str | None = None
 ) -> tuple[list[Any], str | None]:
-    query = _filtered(policy, viewer, f)
-    if cursor:
-        added, pk = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                stix_object.c.date_added_us > added,
-                and_(stix_object.c.date_added_us == added, stix_object.c.pk > pk),
-            )
-        )
-    rows = list(conn.execute(query.order_by(stix_object.c.date_added_us, stix_object.c.pk).limit(limit + 1)))
+    base = _filtered(policy, viewer, f)
+
+    def statement(phase: str) -> Any:
+        return keyset(base, stix_object.c.date_added_us, stix_object.c.pk, phase)
+
+    rows = keyset_rows(conn, statement, limit + 1, decode_cursor(cursor) if cursor else None)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(rows[-1].date_added_us, rows[-1].pk) if more and rows else None

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from accord.db import bulk_insert, tuned_for_bulk
+from accord.db import bulk_insert, serialise_intel_writers, tuned_for_bulk
 from accord.db.schema import deletion, network_prefix, org, overlap, stix_object
 from accord.db.schema import observable as observable_table
 from accord.errors import BatchRefused, Forbidden, NotFound, Problem
@@ -173,6 +173,7 @@ class IntelStore:
         (users) objects. `benign` flags values a warninglist names.
         """
         self._check_submitter(conn, viewer)
+        serialise_intel_writers(conn)
         sub = _Submission(viewer, default_tlp, share, now_micros(), benign=benign)
         sub.top_pk = conn.execute(select(func.max(stix_object.c.pk))).scalar() or 0
         with tuned_for_bulk(conn, expected):
@@ -433,6 +434,7 @@ class IntelStore:
             conn.execute(delete(overlap).where(overlap.c.object_pk.in_(chunk)))
             conn.execute(delete(stix_object).where(stix_object.c.pk.in_(chunk)))
         # One tombstone per audience the deleted versions had (modified None: every version).
+        serialise_intel_writers(conn)
         now = now_micros()
         conn.execute(
             deletion.insert(),

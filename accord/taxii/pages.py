@@ -20,7 +20,6 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
-    bindparam,
     case,
     exists,
     func,
@@ -33,7 +32,7 @@ from starlette.datastructures import QueryParams
 
 from accord.db.schema import audience_group, audience_org, deletion, group_member, org, stix_object
 from accord.errors import AccordError, InvalidInput
-from accord.intel.query import _tlp_refs, decode_cursor, encode_cursor
+from accord.intel.query import _tlp_refs, decode_cursor, encode_cursor, keyset, keyset_rows
 from accord.intel.timestamps import format_micros, parse_micros
 from accord.intel.tlp import EMIT_ID, LEVEL_OF_ID, TLP
 from accord.intel.validate import id_problem
@@ -237,20 +236,6 @@ def _where(query: Any, coll: Collection, f: Filters, stix_id: str | None) -> Any
     return query
 
 
-# A page after a cursor (date_added A, key K) is read in two index ranges: rows added at A with a key
-# after K, then rows added after A. (One row-value comparison `(added, key) > (A, K)` is a range on
-# `added` alone for SQLite, which then walks every row added at A: all of a big import.)
-START, SAME, LATER = "start", "same", "later"
-
-
-def _keyset(query: Any, added: Any, key: Any, phase: str) -> Any:
-    if phase == SAME:
-        query = query.where(added == bindparam("after_added"), key > bindparam("after_key"))
-    elif phase == LATER:
-        query = query.where(added > bindparam("after_added"))
-    return query.order_by(added, key).limit(bindparam("lim"))
-
-
 def _viewer_key(viewer: Viewer) -> Viewer:
     """The viewer without the request's address: what the statements depend on."""
     return replace(viewer, source="")
@@ -269,7 +254,7 @@ def _objects_statement(
     phase: str,
 ) -> Any:
     query = select(*_COLUMNS[columns]).where(version_clause(policy, viewer, f))
-    return _keyset(_where(query, coll, f, stix_id), stix_object.c.date_added_us, stix_object.c.pk, phase)
+    return keyset(_where(query, coll, f, stix_id), stix_object.c.date_added_us, stix_object.c.pk, phase)
 
 
 @lru_cache(maxsize=256)
@@ -277,7 +262,7 @@ def _versions_statement(
     policy: Policy, viewer: Viewer, coll: Collection, f: Filters, stix_id: str, phase: str
 ) -> Any:
     query = _where(select(*_COLUMNS["rows"]).where(policy.visible(viewer)), coll, f, stix_id)
-    return _keyset(query, stix_object.c.date_added_us, stix_object.c.pk, phase)
+    return keyset(query, stix_object.c.date_added_us, stix_object.c.pk, phase)
 
 
 @lru_cache(maxsize=256)
@@ -289,19 +274,13 @@ def _deletions_statement(policy: Policy, viewer: Viewer, added_after_us: int | N
     )
     if added_after_us is not None:
         query = query.where(deletion.c.deleted_us > added_after_us)
-    return _keyset(query, deletion.c.deleted_us, deletion.c.id, phase)
+    return keyset(query, deletion.c.deleted_us, deletion.c.id, phase)
 
 
 def _page(conn: Connection, statement: Callable[[str], Any], page: Page, added: str, key: str) -> Rows:
     """One page: rows in (added, key) order after the cursor; `more` when another row follows."""
     want = page.limit + 1
-    if page.after is None:
-        rows = list(conn.execute(statement(START), {"lim": want}))
-    else:
-        at, after_key = page.after
-        rows = list(conn.execute(statement(SAME), {"lim": want, "after_added": at, "after_key": after_key}))
-        if len(rows) < want:
-            rows += conn.execute(statement(LATER), {"lim": want - len(rows), "after_added": at})
+    rows = keyset_rows(conn, statement, want, page.after)
     more = len(rows) > page.limit
     rows = rows[: page.limit]
     out = Rows(rows, more)
