@@ -654,15 +654,139 @@ def feed_run(ctx: click.Context, name: str | None) -> None:
 @click.pass_context
 @friendly
 def worker(ctx: click.Context, once: bool) -> None:
-    """Pull due feeds and run queued jobs until stopped (Ctrl-C)."""
+    """Pull due feeds, run queued jobs and sync due peers until stopped (Ctrl-C)."""
+    import time
+
+    from accord.federation import service as federation
     from accord.feeds import service
 
     app = _accord(ctx)
+    ran = synced = 0
     try:
-        ran = service.work(app, once=once)
+        while True:
+            ran += service.work(app, once=True)
+            for report in federation.sync_due(app):
+                synced += 1
+                if report.status != "ok":
+                    click.echo(f"peer {report.peer}: {report.status}: {report.error}", err=True)
+            if once:
+                break
+            time.sleep(app.settings.worker_poll_seconds)
     except KeyboardInterrupt:
         return
-    click.echo(f"{ran} job(s) run")
+    click.echo(f"{ran} job(s) run, {synced} peer sync(s)")
+
+
+# --- federation --------------------------------------------------------------------------------------
+
+
+@main.group("peer")
+def peer_group() -> None:
+    """Peers: other Accord nodes or TAXII 2.1 servers this node exchanges intelligence with."""
+
+
+@peer_group.command("add")
+@click.argument("name")
+@click.option("--url", required=True, help="The peer's TAXII 2.1 API root URL (http or https).")
+@click.option("--token", help="What we present to it: a token (Bearer), or USER:PASSWORD (HTTP Basic).")
+@click.option("--push", is_flag=True, help="Also send it what its organisations may see.")
+@click.option("--community", is_flag=True, help="It may receive TLP:GREEN and TLP:CLEAR.")
+@click.option("--orgs", default="", help="Organisations it hosts, comma-separated (AMBER may be shared).")
+@click.option("--every", help="Sync it every SECONDS (or 15m, 6h, 1d); default: only by `peer sync`.")
+@click.option("--for", "for_org", help="Home organisation that objects without provenance are for.")
+@click.option("--country", default="", help="ISO 3166 country of the peer node.")
+@click.pass_context
+@friendly
+def peer_add(
+    ctx: click.Context,
+    name: str,
+    url: str,
+    token: str | None,
+    push: bool,
+    community: bool,
+    orgs: str,
+    every: str | None,
+    for_org: str | None,
+    country: str,
+) -> None:
+    """Add a peer; print the node token it must present to us (alone on stdout, shown once)."""
+    from accord.federation import service
+    from accord.feeds.service import parse_interval
+
+    app = _accord(ctx)
+    added, node_token = service.add(
+        app, name, url=url, token=token, push=push, community=community,
+        orgs=[o for o in orgs.split(",") if o.strip()], for_org=for_org, country=country,
+        every_seconds=parse_interval(every) if every else None,
+    )  # fmt: skip
+    click.echo(f"peer {added['name']} added; give {added['name']}'s operator this node token:", err=True)
+    click.echo(node_token)
+
+
+@peer_group.command("token")
+@click.argument("name")
+@click.pass_context
+@friendly
+def peer_token(ctx: click.Context, name: str) -> None:
+    """Print a new node token for NAME to present to us (the old one stops working)."""
+    from accord.federation import service
+
+    click.echo(service.new_token(_accord(ctx), name))
+
+
+@peer_group.command("list")
+@click.pass_context
+@friendly
+def peer_list(ctx: click.Context) -> None:
+    """Every peer: URL, what is sent to it, schedule, the organisations it hosts."""
+    from accord.federation import service
+
+    for p in service.list_peers(_accord(ctx)):
+        flags = ",".join(f for f in ("push" if p["push"] else "", "community" if p["community"] else "") if f)
+        every = f"every {p['every_seconds']}s" if p["every_seconds"] else "by hand"
+        hosted = ", ".join(p["orgs"]) or "-"
+        extra = f"  for {p['for']}" if p["for"] else ""
+        state = "" if p["enabled"] else "  disabled"
+        click.echo(f"{p['name']}  {p['url']}  {flags or 'pull'}  {every}  orgs: {hosted}{extra}{state}")
+
+
+@peer_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per peer.")
+@click.pass_context
+@friendly
+def peer_status(ctx: click.Context, as_json: bool) -> None:
+    """Per peer: last sync and its outcome, lag (now - newest date_added pulled), counts, last error."""
+    from accord.federation import service
+
+    for p in service.list_peers(_accord(ctx)):
+        if as_json:
+            click.echo(orjson.dumps(p).decode())
+            continue
+        lag = "-" if p["lag_seconds"] is None else f"{p['lag_seconds']:.0f}s"
+        line = (
+            f"{p['name']}  {p['last_status'] or 'never synced'}  last {p['last_sync'] or '-'}  lag {lag}"
+            f"  pulled {p['pulled']}  pushed {p['pushed']}  refused {p['refused']}"
+        )
+        if p["last_error"]:
+            line += f"  error: {p['last_error']}"
+        click.echo(line)
+
+
+@peer_group.command("sync")
+@click.argument("name", required=False)
+@click.pass_context
+@friendly
+def peer_sync(ctx: click.Context, name: str | None) -> None:
+    """Sync NAME now (every enabled peer without NAME): one JSON report per peer; exit 1 if any failed."""
+    from accord.federation import service
+
+    app = _accord(ctx)
+    reports = [service.sync(app, name)] if name else service.sync_all(app)
+    for report in reports:
+        click.echo(orjson.dumps(report.as_dict()).decode())
+    failed = [r.peer for r in reports if r.status != "ok"]
+    if failed:
+        _fail(f"sync failed for {', '.join(failed)} (see `accord peer status`)")
 
 
 @main.group("job")
