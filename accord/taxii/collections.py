@@ -108,6 +108,10 @@ def readable(conn: Connection, node_name: str, viewer: Viewer) -> list[Collectio
     if viewer.operator:
         return []
     found = [_community(node_name)]
+    if viewer.is_peer and viewer.can(Permission.INTEL_WRITE):
+        # A peer node pushes here: what it sends is stored with the producer and audience its
+        # provenance gives (accord.federation.receive), never as an organisation of this node.
+        found = [replace(found[0], can_write=True)]
     if not viewer.anonymous:
         found += _member_collections(conn, node_name, viewer)
     return _token_limited(viewer, found)

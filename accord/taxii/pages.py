@@ -26,12 +26,12 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    union,
 )
 from starlette.datastructures import QueryParams
 
-from accord.db.schema import audience_group, audience_org, deletion, group_member, org, stix_object
+from accord.db.schema import deletion, org, stix_object
 from accord.errors import AccordError, InvalidInput
+from accord.federation.provenance import own_name
 from accord.intel.query import _tlp_refs, decode_cursor, encode_cursor, keyset, keyset_rows
 from accord.intel.timestamps import format_micros, parse_micros
 from accord.intel.tlp import EMIT_ID, LEVEL_OF_ID, TLP
@@ -426,58 +426,12 @@ def manifest_records(rows: Sequence[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _home_name(name: str, node: str | None) -> str:
-    """An organisation's name as its own node knows it (remote rows are named "<node>/<name>")."""
-    if node and name.startswith(node + "/"):
-        return name[len(node) + 1 :]
-    return name
-
-
-def provenance(conn: Connection, viewer: Viewer, rows: Sequence[Any], node_name: str) -> list[dict[str, Any]]:
-    """For a peer, per object: who produced it (and on which node, in which country), and which of
-    the organisations the peer represents it is addressed to (directly or through a group)."""
-    represents = sorted(viewer.represents)
-    audiences = sorted({r.audience_id for r in rows})
-    recipients: dict[int, set[int]] = {}
-    if represents and audiences:
-        direct = select(audience_org.c.audience_id, audience_org.c.org_id).where(
-            audience_org.c.audience_id.in_(audiences), audience_org.c.org_id.in_(represents)
-        )
-        via_group = (
-            select(audience_group.c.audience_id, group_member.c.org_id)
-            .join(group_member, group_member.c.group_id == audience_group.c.group_id)
-            .where(audience_group.c.audience_id.in_(audiences), group_member.c.org_id.in_(represents))
-        )
-        for audience_id, org_id in conn.execute(union(direct, via_group)):
-            recipients.setdefault(audience_id, set()).add(org_id)
-    wanted = {r.producer_org_id for r in rows}.union(*recipients.values())
-    orgs = {
-        o.id: o
-        for o in conn.execute(
-            select(org.c.id, org.c.name, org.c.node, org.c.country).where(org.c.id.in_(sorted(wanted)))
-        )
-    }
-    out = []
-    for r in rows:
-        p = orgs[r.producer_org_id]
-        named = sorted(_home_name(orgs[o].name, orgs[o].node) for o in recipients.get(r.audience_id, ()))
-        out.append(
-            {
-                "producer": _home_name(p.name, p.node),
-                "producer_node": p.node or node_name,
-                "producer_country": p.country,
-                "recipients": named,
-            }
-        )
-    return out
-
-
 def deletion_records(rows: Sequence[Any], node_name: str) -> list[dict[str, Any]]:
     return [
         {
             "id": r.stix_id,
             "version": format_micros(r.modified_us) if r.modified_us else None,
-            "producer": _home_name(r.producer_name, r.producer_node),
+            "producer": own_name(r.producer_name, r.producer_node),
             "producer_node": r.producer_node or node_name,
             "deleted": format_micros(r.deleted_us),
         }

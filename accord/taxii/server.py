@@ -21,6 +21,8 @@ from starlette.responses import Response
 from accord.app import Accord
 from accord.db.schema import stix_object
 from accord.errors import AccordError, BatchRefused, Forbidden, InvalidInput, NotFound, Problem
+from accord.federation.provenance import provenance
+from accord.federation.receive import receive
 from accord.intel.prepare import BATCH, Prepared, prepare
 from accord.intel.store import MAX_PROBLEMS
 from accord.intel.timestamps import format_micros, now_micros
@@ -191,7 +193,7 @@ def get_objects(collection_id: CollectionId, request: Request, viewer: ViewerDep
 def _envelope(conn: Any, app: Accord, viewer: Viewer, rows: pages.Rows) -> bytes:
     extra = None
     if viewer.is_peer and rows.rows:  # only a peer node learns where each object comes from
-        extra = {"x_accord_provenance": pages.provenance(conn, viewer, rows.rows, app.settings.node_name)}
+        extra = {"x_accord_provenance": provenance(conn, app.settings.node_name, viewer, rows.rows)}
     return pages.envelope_bytes(rows, pages.render_objects(conn, app.policy, viewer, rows.rows), extra)
 
 
@@ -298,6 +300,8 @@ async def add_objects(
 
 
 def _add(app: Accord, viewer: Viewer, coll: Collection, fp: Any, request_us: int) -> dict[str, Any]:
+    if viewer.is_peer:
+        return _add_from_peer(app, viewer, fp, request_us)
     try:
         items = [prepare(i, obj, raw) for i, obj, raw in iter_envelope(fp)]
     except InvalidInput as exc:
@@ -320,6 +324,24 @@ def _add(app: Accord, viewer: Viewer, coll: Collection, fp: Any, request_us: int
             failures.append(status.detail(p.id, format_micros(version), refused[p.id]))
         else:
             successes.append(status.detail(p.id, format_micros(version)))
+    with app.db.write() as conn:
+        return status.create(conn, viewer, request_us, successes, failures)
+
+
+def _add_from_peer(app: Accord, viewer: Viewer, fp: Any, request_us: int) -> dict[str, Any]:
+    """A peer pushing: each object gets the producer and audience its provenance names; objects
+    the receiving rules refuse (RED, invalid, another producer's version) are failures."""
+    extra: dict[str, Any] = {}
+    try:
+        entries = list(iter_envelope(fp, extra=extra))
+    except InvalidInput as exc:
+        raise BadRequest(f"the request body is not a TAXII envelope: {exc.detail}", **exc.where) from None
+    objects, raws = [obj for _, obj, _ in entries], [raw for _, _, raw in entries]
+    result = receive(app, viewer, objects, extra.get("x_accord_provenance"), raw=raws)
+    successes = [
+        status.detail(stix_id, version or format_micros(request_us)) for stix_id, version in result.accepted
+    ]
+    failures = [status.detail(label, format_micros(request_us), reason) for label, reason in result.failures]
     with app.db.write() as conn:
         return status.create(conn, viewer, request_us, successes, failures)
 
