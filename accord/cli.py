@@ -15,6 +15,7 @@ from accord.app import Accord, create_app
 from accord.errors import AccordError, BatchRefused
 from accord.intel.tlp import TLP
 from accord.members.model import OPERATOR, Sector
+from accord.routing.commands import enrich
 from accord.settings import Settings, describe
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -734,6 +735,19 @@ def peer_token(ctx: click.Context, name: str) -> None:
     click.echo(service.new_token(_accord(ctx), name))
 
 
+@peer_group.command("set")
+@click.argument("name")
+@click.option("--token", required=True, help="What we present to it from now on (empty: nothing).")
+@click.pass_context
+@friendly
+def peer_set(ctx: click.Context, name: str, token: str) -> None:
+    """Change what we present to NAME: the node token it printed when it added this node."""
+    from accord.federation import service
+
+    service.set_token(_accord(ctx), name, token.strip() or None)
+    click.echo(f"peer {name}: token {'set' if token.strip() else 'cleared'}")
+
+
 @peer_group.command("list")
 @click.pass_context
 @friendly
@@ -856,6 +870,9 @@ def settings_cmd() -> None:
     """List every setting (environment variable, default, meaning)."""
     for name, default, help_text in describe():
         click.echo(f"{name:<28} {default:<14} {help_text}")
+
+
+main.add_command(enrich)
 
 
 if __name__ == "__main__":

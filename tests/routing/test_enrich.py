@@ -1,0 +1,272 @@
+"""Enrichment from the data Accord ships: real answers for known addresses and names, one answer per
+value whatever the path (single, batch), clear errors for what is not infrastructure, no network."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import plevin
+import plevin_db_network
+import pytest
+
+from accord.routing.countries import COUNTRIES, tld_country
+from accord.routing.enrich import FIELDS, SINGLE_BELOW, Enricher
+
+
+@pytest.fixture(scope="module")
+def enricher() -> Enricher:
+    return Enricher()
+
+
+def _net(row: dict[str, Any]) -> tuple[Any, ...]:
+    return row["country"], row["asn"], row["operator"], row["abuse_email"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("8.8.8.8", ("US", 15169, "Google LLC", "network-abuse@google.com")),
+        ("1.1.1.1", ("AU", 13335, "Cloudflare, Inc.", "abuse@cloudflare.com")),
+        ("2606:4700::1111", ("US", 13335, "Cloudflare, Inc.", "abuse@cloudflare.com")),
+        ("2001:4860:4860::8888", ("US", 15169, "Google LLC", "network-abuse@google.com")),
+        ("193.0.6.139", ("NL", 3333, "Reseaux IP Europeens Network Coordination Centre (RIPE NCC)", None)),
+        ("::ffff:8.8.8.8", ("US", 15169, "Google LLC", "network-abuse@google.com")),  # IPv4-mapped
+        ("10.1.2.3", (None, None, None, None)),  # private space: nobody to tell
+        ("127.0.0.1", (None, None, None, None)),
+        ("2001:db8::1", (None, None, None, None)),  # documentation prefix
+    ],
+)
+def test_known_addresses(enricher: Enricher, value: str, expected: tuple[Any, ...]) -> None:
+    row = enricher.enrich(value)
+    assert _net(row) == expected
+    assert row["kind"] == ("ipv6" if ":" in value else "ipv4")
+    assert row["value"] == row["host"] == value
+    if expected[0] is not None:
+        assert row["source"]["country"]["name"] == "iptocc"
+        assert row["source"]["network"]["name"] == "plevin-db-network"
+        assert row["source"]["network"]["version"].startswith("20")
+    else:
+        assert row["source"] == {}
+    assert tuple(row) == FIELDS
+
+
+def test_sources_name_their_data_versions(enricher: Enricher) -> None:
+    assert [(s["answers"], s["name"]) for s in enricher.sources()] == [
+        ("country", "iptocc"),
+        ("network", "plevin-db-network"),
+        ("domain", "publicsuffixlist"),
+    ]
+    assert all(s["version"] for s in enricher.sources())
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "host", "registrable", "suffix", "tld", "tld_cc"),
+    [
+        ("www.bbc.co.uk", "domain", "www.bbc.co.uk", "bbc.co.uk", "co.uk", "uk", "GB"),
+        ("Example.COM.", "domain", "example.com", "example.com", "com", "com", None),
+        (
+            "пример.рф",
+            "domain",
+            "xn--e1afmkfd.xn--p1ai",
+            "xn--e1afmkfd.xn--p1ai",
+            "xn--p1ai",
+            "xn--p1ai",
+            "RU",
+        ),
+        (
+            "a.b.city.kawasaki.jp",
+            "domain",
+            "a.b.city.kawasaki.jp",
+            "city.kawasaki.jp",
+            "kawasaki.jp",
+            "jp",
+            "JP",
+        ),
+        # private-section suffixes are left out: the registrar's customer is github.io's holder
+        ("evil.github.io", "domain", "evil.github.io", "github.io", "io", "io", "IO"),
+        ("europa.eu", "domain", "europa.eu", "europa.eu", "eu", "eu", None),
+        ("co.uk", "domain", "co.uk", None, "co.uk", "uk", "GB"),  # a public suffix is nobody's domain
+        ("host.corp.internal", "domain", "host.corp.internal", None, None, None, None),  # unknown TLD
+        (
+            "hxxps://login[.]bank.example.de/x?y=1",
+            "url",
+            "login.bank.example.de",
+            "example.de",
+            "de",
+            "de",
+            "DE",
+        ),
+        ("abuse@mail.ru", "email", "mail.ru", "mail.ru", "ru", "ru", "RU"),
+    ],
+)
+def test_domains_and_urls(
+    enricher: Enricher,
+    value: str,
+    kind: str,
+    host: str,
+    registrable: str | None,
+    suffix: str | None,
+    tld: str | None,
+    tld_cc: str | None,
+) -> None:
+    row = enricher.enrich(value)
+    assert (row["kind"], row["host"], row["registrable_domain"], row["public_suffix"]) == (
+        kind,
+        host,
+        registrable,
+        suffix,
+    )
+    assert (row["tld"], row["tld_country"]) == (tld, tld_cc)
+    assert row["country"] is row["asn"] is row["error"] is None
+    expected_source = {"domain": {"name": "publicsuffixlist", "version": enricher.sources()[-1]["version"]}}
+    assert row["source"] == (expected_source if tld is not None else {})
+
+
+def test_url_with_an_address_host_is_enriched_as_the_address(enricher: Enricher) -> None:
+    row = enricher.enrich("https://[2606:4700::1111]:443/p")
+    assert (row["kind"], row["value"], row["host"]) == (
+        "url",
+        "https://[2606:4700::1111]/p",
+        "2606:4700::1111",
+    )
+    assert _net(row) == ("US", 13335, "Cloudflare, Inc.", "abuse@cloudflare.com")
+    assert enricher.enrich("http://8.8.8.8:8080/x")["asn"] == 15169
+
+
+def test_network_is_enriched_by_its_first_address(enricher: Enricher) -> None:
+    row = enricher.enrich("8.8.8.0/24")
+    assert (row["value"], row["host"], row["asn"]) == ("8.8.8.0/24", "8.8.8.0", 15169)
+
+
+def test_idn_cctlds_are_in_the_public_suffix_list(enricher: Enricher) -> None:
+    assert enricher.domains is not None
+    from accord.routing.countries import _TLD_COUNTRY
+
+    for tld, country in _TLD_COUNTRY.items():
+        if tld.startswith("xn--"):
+            assert enricher.domains.domain(f"x.{tld}").tld == tld, tld
+            assert country in COUNTRIES
+    assert tld_country("su") is None and tld_country("com") is None and tld_country("ac") == "SH"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "empty observable value"),
+        ("   ", "empty observable value"),
+        ("not a value", "not a recognised observable"),
+        ("01.2.3.4", "leading zero"),
+        ("1.2.3.256", "not a number from 0 to 255"),
+        ("fe80::1%eth0", "not a recognised observable"),
+        ("http://", "no host"),
+        ("d41d8cd98f00b204e9800998ecf8427e", "an MD5 hash: it names no infrastructure"),
+        ("a" * 64, "a SHA-256 hash: it names no infrastructure"),
+        (None, "must be text, not NoneType"),
+        (42, "must be text, not int"),
+    ],
+)
+def test_bad_input_gets_an_error_object(enricher: Enricher, value: Any, message: str) -> None:
+    row = enricher.enrich(value)
+    assert message in row["error"]
+    assert tuple(row) == FIELDS
+    assert row["kind"] is row["country"] is row["registrable_domain"] is None
+    assert row["value"] == (value if isinstance(value, str) else repr(value))
+
+
+def _mixed_values(n: int, seed: int) -> list[Any]:
+    rnd = random.Random(seed)
+    out: list[Any] = []
+    for i in range(n):
+        r = rnd.random()
+        if r < 0.6:
+            out.append(
+                f"{rnd.randrange(1, 224)}.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(256)}"
+            )
+        elif r < 0.75:
+            out.append(
+                f"2{rnd.randrange(16):x}{rnd.randrange(256):02x}:{rnd.getrandbits(16):x}::{rnd.getrandbits(16):x}"
+            )
+        elif r < 0.8:
+            out.append(rnd.choice(["::ffff:8.8.4.4", " 9.9.9.9 ", "1.1.1.0/24", "2001:DB8::1", "1[.]0.0.1"]))
+        elif r < 0.9:
+            out.append(
+                f"www{i}.example{rnd.randrange(99)}.{rnd.choice(['com', 'co.uk', 'de', 'xyz', 'nope'])}"
+            )
+        elif r < 0.95:
+            out.append(
+                f"http://h{i}.{rnd.choice(['fr', 'jp'])}/p?{i}" if r < 0.93 else f"http://8.8.{i % 256}.1/"
+            )
+        else:
+            out.append(
+                rnd.choice(["", "bad value", "01.2.3.4", "d41d8cd98f00b204e9800998ecf8427e", None, "::1%x"])
+            )
+    return out
+
+
+def test_batch_answers_equal_single_answers(enricher: Enricher) -> None:
+    """The batch path (compiled tables, fast parse) and the single path (plevin's own look-up,
+    `normalise` for every value) give the same answer for every value, errors included."""
+    values = _mixed_values(6000, seed=3)
+    assert len(values) >= SINGLE_BELOW
+    batch = enricher.enrich_many(values)
+    assert len(batch) == len(values)
+    for value, row in zip(values, batch, strict=True):
+        assert row == enricher.enrich(value), value
+
+
+def test_compiled_plevin_equals_plevin_lookup(enricher: Enricher) -> None:
+    """The compiled plevin tables against plevin's own per-address look-up, on random addresses."""
+    rnd = random.Random(9)
+    v4 = [
+        f"{rnd.randrange(1, 224)}.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(256)}"
+        for _ in range(20000)
+    ]
+    v6 = [f"2{rnd.randrange(16):x}{rnd.randrange(256):02x}:{rnd.getrandbits(16):x}::1" for _ in range(3000)]
+    ips = enricher.enrich_ips(v4 + v6)
+    own = plevin.Plevin(plevin_db_network.PATH)
+    source = enricher.networks[0]
+    for i, value in enumerate(v4 + v6):
+        network = own.lookup(value).network
+        asn = int(ips.asn[i]) or None
+        assert asn == (network.asn if network is not None else None), value
+        if network is not None and ips.network_row[i] >= 0:
+            record = source.record(int(ips.network_row[i]))
+            company = network.operator.company if network.operator is not None else None
+            assert record.operator == (company or network.handle), value
+    assert sum(1 for a in ips.asn.tolist() if a) > 10000  # most public space is announced
+
+
+def test_batch_of_plain_ipv4_takes_the_fast_path(enricher: Enricher) -> None:
+    values = ["8.8.8.8", "1.1.1.1", "10.0.0.1"] * 300
+    ips = enricher.enrich_ips(values)
+    assert ips.items == {}
+    assert ips.countries()[:3] == ["US", "AU", None]
+    assert ips.asn[:3].tolist() == [15169, 13335, 0]
+
+
+def test_enrichment_never_uses_the_network() -> None:
+    """In a fresh process that refuses every socket operation: import, first use and batches work."""
+    code = textwrap.dedent(
+        """
+        import sys
+        def refuse(event, args):
+            if event.startswith(("socket.", "urllib.")):
+                raise RuntimeError("network used: " + event)
+        sys.addaudithook(refuse)
+        from accord.routing.enrich import Enricher
+        e = Enricher()
+        row = e.enrich("8.8.8.8")
+        assert row["asn"] == 15169 and row["country"] == "US", row
+        assert e.enrich("www.example.co.uk")["registrable_domain"] == "example.co.uk"
+        rows = e.enrich_many(["1.1.1.1", "2606:4700::1111", "example.com"] * 400)
+        assert rows[0]["asn"] == 13335 and rows[1]["asn"] == 13335
+        print("offline ok")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "offline ok" in done.stdout
