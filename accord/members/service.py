@@ -22,7 +22,7 @@ from accord.db.schema import api_token, group_member, membership, org, sharing_g
 from accord.errors import Conflict, Forbidden, InvalidInput, NotFound
 from accord.intel.timestamps import now_micros
 from accord.members.auth import NewToken, hash_password, new_token_secret
-from accord.members.model import ALL_SCOPES, Permission, Role, Sector, Viewer, parse_scopes
+from accord.members.model import ALL_SCOPES, Permission, Role, Sector, Viewer, parse_collections, parse_scopes
 
 LANGUAGES = ("en", "fr", "es", "ar", "zh", "ru", "pt")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
@@ -443,6 +443,7 @@ class Members:
         label: str = "",
         scopes: str | None = None,
         expires_days: float | None = None,
+        collections: str | None = None,
     ) -> NewToken:
         """A new token for `user_id` acting for `org_id`; the secret is returned once, stored hashed."""
         is_self = actor.user_id == user_id
@@ -462,8 +463,13 @@ class Members:
             wanted = parse_scopes(scopes) if scopes else ALL_SCOPES
         except ValueError as exc:
             raise InvalidInput(str(exc), field="scopes") from None
+        try:
+            limited = parse_collections(collections)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="collections") from None
         if not actor.operator:
             wanted &= actor.scopes  # a token never grants more than the token that made it
+            limited = _narrower_collections(limited, actor.collections)
         if expires_days is not None and expires_days < 0:
             raise InvalidInput("expiry must be a positive number of days (0: never)", field="expires")
         now = now_micros()
@@ -478,6 +484,7 @@ class Members:
                     org_id=org_id,
                     label=label[:200],
                     scopes=",".join(sorted(s.value for s in wanted)),
+                    collections=",".join(f"{c}:{m}" for c, m in limited) if limited is not None else None,
                     created_us=now,
                     expires_us=expires,
                 )
@@ -491,6 +498,7 @@ class Members:
             user_id=user_id,
             org_id=org_id,
             scopes=sorted(s.value for s in wanted),
+            collections=[f"{c}:{m}" for c, m in limited] if limited is not None else None,
             expires_us=expires,
         )
         return NewToken(token_id, token)
@@ -519,6 +527,7 @@ class Members:
                 "org_id": r.org_id,
                 "label": r.label,
                 "scopes": r.scopes.split(",") if r.scopes else [],
+                "collections": r.collections.split(",") if r.collections else None,
                 "created_us": r.created_us,
                 "expires_us": r.expires_us,
                 "revoked_us": r.revoked_us,
@@ -537,6 +546,23 @@ class Members:
             raise NotFound(f"no token {token_id}")
         conn.execute(update(api_token).where(api_token.c.id == token_id).values(revoked_us=now_micros()))
         self._audit(conn, actor, "token.revoke", f"token:{row.prefix}")
+
+
+def _narrower_collections(
+    wanted: tuple[tuple[str, str], ...] | None, maker: tuple[tuple[str, str], ...] | None
+) -> tuple[tuple[str, str], ...] | None:
+    """The collection limits of a new token, never wider than those of the token that made it."""
+    if maker is None:
+        return wanted
+    if wanted is None:
+        return maker
+    allowed = dict(maker)
+    out = []
+    for cid, mode in wanted:
+        if cid not in allowed:
+            raise Forbidden(f"this token may not use collection {cid}, so it cannot give that to another")
+        out.append((cid, "rw" if mode == "rw" and allowed[cid] == "rw" else "r"))
+    return tuple(out)
 
 
 def _role(role: str) -> str:

@@ -685,6 +685,7 @@ class TokenBody(BaseModel):
     label: str = Field(default="", max_length=200)
     scopes: str | None = None
     expires_days: int | None = Field(default=None, ge=0, le=3650)
+    collections: str | None = Field(default=None, max_length=4000)  # "COLLECTION-ID:r,COLLECTION-ID:rw"
 
 
 @admin.post("/tokens", openapi_extra=MEMBERS, status_code=201)
@@ -703,6 +704,7 @@ def create_token(body: TokenBody, viewer: MemberDep, app: AppDep) -> dict[str, A
             label=body.label,
             scopes=body.scopes,
             expires_days=days,
+            collections=body.collections,
         )
     return {"id": new.id, "token": new.token}
 

@@ -6,19 +6,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 import pytest
 import requests
-from sqlalchemy import update
+from sqlalchemy import select
 from stix_factory import TS, ip_indicator, malware, relationship
 from taxii2client.exceptions import AccessError
 from taxii2client.v21 import ApiRoot, Collection, Server, as_pages
 from taxii_serving import Serve, serving
 
 from accord.db.schema import api_token
+from accord.errors import Forbidden, InvalidInput
 from accord.intel.tlp import EMIT_ID, TLP
 from accord.members.model import OPERATOR
 from accord.taxii.collections import GROUP, INBOX, ORG, collection_id, community_id
@@ -322,14 +323,32 @@ def test_objects_the_store_refuses_are_reported_while_the_others_are_stored(
 
 
 def limited_token(node: Node, email: str, collections: str) -> str:
-    """A token of the user limited to some collections ("id:r,id2:rw")."""
+    """A token of the user limited to some collections ("id:r,id2:rw"), made as the CLI does."""
     app = node.alliance.app
     with app.db.write() as conn:
-        token = app.members.create_token(conn, OPERATOR, node.alliance.users[email], None).token
-        conn.execute(
-            update(api_token).where(api_token.c.prefix == token.split("_")[1]).values(collections=collections)
-        )
-    return token
+        return app.members.create_token(
+            conn, OPERATOR, node.alliance.users[email], None, collections=collections
+        ).token
+
+
+def test_a_token_never_gives_more_collections_than_the_token_that_made_it(node: Node) -> None:
+    app = node.alliance.app
+    org_a = collection_id("accord", ORG, str(node.alliance.orgs["CERT-A"]))
+    user = node.alliance.users[A]
+    maker = app.viewer(A)
+    maker = replace(maker, collections=((org_a, "r"),))
+    with app.db.write() as conn:
+        with pytest.raises(Forbidden, match="may not use collection"):
+            app.members.create_token(conn, maker, user, None, collections=f"{community_id('accord')}:r")
+        made = app.members.create_token(conn, maker, user, None, collections=f"{org_a}:rw")
+        inherited = app.members.create_token(conn, maker, user, None)
+        with pytest.raises(InvalidInput, match="COLLECTION:r or COLLECTION:rw") as bad:
+            app.members.create_token(conn, OPERATOR, user, None, collections=f"{org_a}:write")
+    assert bad.value.where == {"field": "collections"}
+    with app.db.read() as conn:
+        rows = {r.prefix: r.collections for r in conn.execute(select(api_token))}
+    assert rows[made.token.split("_")[1]] == f"{org_a}:r"  # asked rw, the maker may only read
+    assert rows[inherited.token.split("_")[1]] == f"{org_a}:r"
 
 
 def test_token_collection_limits(node: Node, posted: dict[str, dict[str, Any]]) -> None:
