@@ -224,11 +224,21 @@ def token() -> None:
 @click.option(
     "--scopes", help="Comma-separated: intel:read,intel:write,members:admin (default: all of the role)."
 )
+@click.option(
+    "--collections",
+    help="Limit it to TAXII collections: COLLECTION-ID:r (read) or :rw (read-write), comma-separated.",
+)
 @click.option("--label", default="cli")
 @click.pass_context
 @friendly
 def token_create(
-    ctx: click.Context, email: str, org_name: str | None, expires: int | None, scopes: str | None, label: str
+    ctx: click.Context,
+    email: str,
+    org_name: str | None,
+    expires: int | None,
+    scopes: str | None,
+    collections: str | None,
+    label: str,
 ) -> None:
     """Print a new token alone on stdout (shown once; only its hash is stored)."""
     app = _accord(ctx)
@@ -237,7 +247,14 @@ def token_create(
         user_id = app.members.user_id(conn, email)
         org_id = app.members.org_id(conn, org_name) if org_name else None
         new = app.members.create_token(
-            conn, OPERATOR, user_id, org_id, label=label, scopes=scopes, expires_days=days
+            conn,
+            OPERATOR,
+            user_id,
+            org_id,
+            label=label,
+            scopes=scopes,
+            expires_days=days,
+            collections=collections,
         )
     click.echo(new.token)
 

@@ -37,7 +37,7 @@ _COLLECTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 class Limits:
     """How much one peer may cost us: page sizes, bytes and seconds."""
 
-    page_size: int = 1000  # objects asked for per page (servers may send fewer)
+    page_size: int = 5000  # objects asked for per page (servers may send fewer)
     max_response_bytes: int = 64 * 1024 * 1024  # one response, decoded
     timeout: float = 60.0  # connecting, and each read
     total_timeout: float = 600.0  # one whole request, however the bytes trickle in
@@ -54,6 +54,14 @@ class PeerError(AccordError):
     def __init__(self, detail: str, *, http_status: int | None = None, **where: Any) -> None:
         super().__init__(detail, **where)
         self.http_status = http_status
+
+    def __reduce__(self) -> Any:
+        """Crosses from the page reader process whole (status and place included)."""
+        return (_peer_error, (self.detail, self.http_status, self.where))
+
+
+def _peer_error(detail: str, http_status: int | None, where: dict[str, Any]) -> PeerError:
+    return PeerError(detail, http_status=http_status, **where)
 
 
 @dataclass

@@ -28,7 +28,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import Connection, insert, select
@@ -41,7 +41,7 @@ from accord.errors import BatchRefused, Forbidden, InvalidInput, NotFound, Probl
 from accord.ingest.stix import is_stix20, stix1_problem, upgrade
 from accord.intel.observables import Observable
 from accord.intel.prepare import Prepared, gc_paused, prepare
-from accord.intel.timestamps import format_micros, now_micros
+from accord.intel.timestamps import now_micros
 from accord.intel.tlp import TLP
 from accord.members.model import Permission, Role, Sector, Viewer
 from accord.members.service import COUNTRIES
@@ -60,7 +60,8 @@ class ReceiveResult:
     unchanged: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (object id or #index, reason)
     failed: int = 0
-    accepted: list[tuple[str, str | None]] = field(default_factory=list)  # (id, version): stored or known
+    # (id, modified in µs, 0 for SCOs): stored or known. Formatted only by who needs it (a status).
+    accepted: list[tuple[str, int]] = field(default_factory=list)
     orgs_created: list[str] = field(default_factory=list)
 
     def fail(self, label: str, reason: str) -> None:
@@ -138,7 +139,7 @@ def receive(
     benign = app.benign()
     with gc_paused(), app.db.write() as conn:
         info = load_peer(conn, peer_viewer.peer_id)
-        result = store_received(app, conn, info, items, provenance, benign=benign)
+        result = store_received(app, conn, info, check_received(items), provenance, benign=benign)
         audit.record(
             conn,
             app.audit_key,
@@ -250,41 +251,56 @@ def _reason(problem: Problem) -> str:
     return str(Problem(problem.detail, where))
 
 
-def _version(p: Prepared) -> str | None:
-    return format_micros(p.modified_us) if p.modified_us else None
+class Refusal(NamedTuple):
+    """An object refused before it reached the store: how to name it, and why."""
+
+    label: str
+    reason: str
 
 
-def store_received(
-    app: Accord,
-    conn: Connection,
-    info: PeerInfo,
-    items: Sequence[tuple[Any, str]],
-    provenance: Sequence[Any] | None,
-    *,
-    benign: Benign = None,
-) -> ReceiveResult:
-    """Store (object, raw text) pairs from a peer inside the caller's write transaction."""
-    result = ReceiveResult()
-    producers = _Producers(conn, app.settings.node_name, info)
-    groups: dict[tuple[int, frozenset[int], TLP | None], list[Prepared]] = {}
+def check_received(items: Sequence[tuple[Any, str]]) -> list[Prepared | Refusal]:
+    """The per-object half of receiving, aligned with `items`: validated and prepared, or refused
+    (not an object, STIX 1.x, invalid, TLP:RED). CPU only, no database: a sync runs it in its page
+    reader process while the main process stores the page before."""
+    out: list[Prepared | Refusal] = []
     for index, (obj, text) in enumerate(items):
         label = _label(obj, index)
         if not isinstance(obj, dict):
-            result.fail(label, "not a JSON object")
+            out.append(Refusal(label, "not a JSON object"))
             continue
         refused = stix1_problem(obj, index)
         if refused is not None:
-            result.fail(label, refused.detail)
+            out.append(Refusal(label, refused.detail))
             continue
         if is_stix20(obj):
             obj = upgrade(obj)
             text = _dumps(obj)
         p = prepare(index, obj, text)
         if isinstance(p, Problem):
-            result.fail(label, _reason(p))
-            continue
-        if p.tlp == TLP.RED.value:
-            result.fail(p.id, RED_REFUSAL)
+            out.append(Refusal(label, _reason(p)))
+        elif p.tlp == TLP.RED.value:
+            out.append(Refusal(p.id, RED_REFUSAL))
+        else:
+            out.append(p)
+    return out
+
+
+def store_received(
+    app: Accord,
+    conn: Connection,
+    info: PeerInfo,
+    checked: Sequence[Prepared | Refusal],
+    provenance: Sequence[Any] | None,
+    *,
+    benign: Benign = None,
+) -> ReceiveResult:
+    """Store what `check_received` made of a peer's objects inside the caller's write transaction."""
+    result = ReceiveResult()
+    producers = _Producers(conn, app.settings.node_name, info)
+    groups: dict[tuple[int, frozenset[int], TLP | None], list[Prepared]] = {}
+    for index, p in enumerate(checked):
+        if isinstance(p, Refusal):
+            result.fail(p.label, p.reason)
             continue
         try:
             key = producers.key(provenance[index] if provenance is not None else None)
@@ -293,7 +309,7 @@ def store_received(
             continue
         if key is None:  # one of our own organisations' objects, coming back
             result.unchanged += 1
-            result.accepted.append((p.id, _version(p)))
+            result.accepted.append((p.id, p.modified_us))
             continue
         groups.setdefault(key, []).append(p)
     for (producer_org_id, recipients, default_tlp), prepared in groups.items():
@@ -354,5 +370,5 @@ def _submit(
         savepoint.commit()
         result.stored += done.stored
         result.unchanged += done.unchanged
-        result.accepted.extend((p.id, _version(p)) for p in pending)
+        result.accepted.extend((p.id, p.modified_us) for p in pending)
         return

@@ -29,8 +29,11 @@ in flight is not stored, and other peers are synced as usual.
 
 from __future__ import annotations
 
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+import multiprocessing as mp
+import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -43,15 +46,23 @@ from accord.db.schema import org, peer, stix_object, user
 from accord.errors import AccordError, Conflict, Forbidden, InvalidInput, NotFound
 from accord.federation.client import Limits, Page, PeerError, TaxiiClient
 from accord.federation.provenance import own_name, provenance
-from accord.federation.receive import NODE_NAME, ReceiveResult, load_peer, store_received
+from accord.federation.receive import (
+    NODE_NAME,
+    ReceiveResult,
+    Refusal,
+    check_received,
+    load_peer,
+    store_received,
+)
 from accord.feeds.fetch import vet_url
 from accord.feeds.service import MIN_INTERVAL_SECONDS
-from accord.intel.prepare import gc_paused
+from accord.intel.prepare import Prepared, gc_paused
 from accord.intel.query import Renderer
 from accord.intel.timestamps import format_micros, now_micros, parse_micros
 from accord.members.auth import new_token_secret, peer_viewer
 from accord.members.model import OPERATOR, Permission, Role, Sector, Viewer
 from accord.members.service import normalise_country
+from accord.workers import exit_with_parent
 
 MAX_REFUSALS_KEPT = 20
 STALE_NEXT = (400, 404, 410)  # how servers answer a `next` they no longer know
@@ -217,6 +228,21 @@ def new_token(app: Accord, name: str, actor: Viewer = OPERATOR) -> str:
     return in_token
 
 
+def set_token(app: Accord, name: str, token: str | None, actor: Viewer = OPERATOR) -> None:
+    """Set (None: clear) the token we present to the peer. Two nodes that both pull from each
+    other need it: each prints its node token only once the other node is added, so the first
+    node added learns the token it must present afterwards."""
+    if not actor.can_administer_platform:
+        raise Forbidden("only the operator or a platform administrator may set a peer's token")
+    with app.db.write() as conn:
+        row = _peer_row(conn, name)
+        conn.execute(update(peer).where(peer.c.id == row.id).values(token=token or None))
+        audit.record(
+            conn, app.audit_key, actor=actor.actor(), source=actor.source, action="peer.set",
+            target=f"peer:{name}", detail={"token": "set" if token else "cleared"},
+        )  # fmt: skip
+
+
 def _describe(conn: Connection, row: Any) -> dict[str, Any]:
     state = orjson.loads(row.state) if row.state else {}
     hosted = sorted(
@@ -280,11 +306,44 @@ class SyncReport:
         return out
 
 
+@dataclass
+class CheckedPage:
+    """A page of a collection, its objects checked (`check_received`); the raw items dropped."""
+
+    page: Page
+    items: list[Any]  # Prepared or Refusal, or, from the reader process, Prepared as plain tuples
+
+    @property
+    def checked(self) -> list[Prepared | Refusal]:
+        return [c if isinstance(c, Refusal | Prepared) else Prepared._make(c) for c in self.items]
+
+
+_READER_CONTEXT = mp.get_context("forkserver" if os.name == "posix" else "spawn")
+_reader_client: TaxiiClient | None = None  # the page reader process's own connection to the peer
+
+
+def read_page(
+    url: str, token: str | None, limits: Limits, collection_id: str, after: int | None,
+    next_token: str | None, limit: int,
+) -> CheckedPage:  # fmt: skip
+    """In the page reader process: fetch one page and check its objects (no database here)."""
+    global _reader_client
+    if _reader_client is None:
+        _reader_client = TaxiiClient(url, token, limits)
+    with gc_paused():
+        page = _reader_client.objects(collection_id, added_after_us=after, next_token=next_token, limit=limit)
+        # Plain tuples cross the pipe: unpickling NamedTuples runs Python code per object (in the
+        # process that stores, which is the busier one); `CheckedPage.checked` makes them again.
+        plain = [tuple(c) if isinstance(c, Prepared) else c for c in check_received(page.items)]
+        return CheckedPage(replace(page, items=[]), plain)
+
+
 class _Run:
     """One sync of one peer."""
 
     def __init__(self, app: Accord, row: Any, client: TaxiiClient, limits: Limits) -> None:
         self.app, self.client, self.limits = app, client, limits
+        self.url, self.token = str(row.url), row.token
         self.peer_id, self.name, self.user_id = int(row.id), str(row.name), int(row.user_id)
         self.state_text: str = row.state
         self.state: dict[str, Any] = orjson.loads(row.state) if row.state else {}
@@ -350,18 +409,23 @@ class _Run:
             start, token = (last - 1 if last is not None else None), None
             self.report.notes.append(f"{collection_id}: saved page token expired; re-read")
             page = fetch(start, token)
+        current = CheckedPage(page, check_received(page.items))
         empty = 0
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"peer-{self.name}") as ahead:
+        # Pages after the first are read (fetched, parsed, checked: the CPU half) in a reader
+        # process while this one stores the page before: the two halves run on two cores.
+        reader: ProcessPoolExecutor | None = None
+        try:
             while True:
+                page = current.page
                 newest = page.last_us if last is None else max(last, page.last_us or last)
                 more_token = page.next if page.more else None
                 fresh = (
                     {"last": newest, "start": start, "next": more_token} if more_token else {"last": newest}
                 )
-                following: Future[Page] | None = None
+                following: Future[CheckedPage] | None = None
                 stop: PeerError | None = None  # raised once this page is stored
                 if page.more:
-                    empty = empty + 1 if not page.items else 0
+                    empty = empty + 1 if not current.items else 0
                     if more_token is not None:
                         token = more_token
                     elif page.last_us is not None and page.last_us != start:
@@ -376,25 +440,39 @@ class _Run:
                             f"collection {collection_id}: the peer says 'more' and sends nothing"
                         )
                     if stop is None:
-                        following = ahead.submit(fetch, start, token)
-                try:
-                    self._store_page(collection_id, page, fresh, benign)
-                except BaseException:
-                    if following is not None:
-                        following.cancel()
-                    raise
+                        if reader is None:
+                            reader = ProcessPoolExecutor(
+                                max_workers=1,
+                                mp_context=_READER_CONTEXT,
+                                initializer=exit_with_parent,
+                                initargs=(os.getpid(),),
+                            )
+                        following = reader.submit(
+                            read_page, self.url, self.token, self.limits, collection_id, start, token, limit
+                        )
+                self._store_page(collection_id, current, fresh, benign)
                 if stop is not None:
                     raise stop
                 last = newest
                 if following is None:
                     return
-                page = following.result()
+                try:
+                    current = following.result()
+                except BrokenProcessPool:
+                    raise PeerError(f"collection {collection_id}: the page reader process died") from None
+        finally:
+            if reader is not None:
+                reader.shutdown(wait=True, cancel_futures=True)
 
-    def _store_page(self, collection_id: str, page: Page, fresh: dict[str, Any], benign: Any) -> None:
+    def _store_page(
+        self, collection_id: str, current: CheckedPage, fresh: dict[str, Any], benign: Any
+    ) -> None:
         """Store one page and advance the collection's cursor to `fresh`, in one transaction."""
         with gc_paused(), self.app.db.write() as conn:
             info = load_peer(conn, self.peer_id)
-            result = store_received(self.app, conn, info, page.items, page.provenance, benign=benign)
+            result = store_received(
+                self.app, conn, info, current.checked, current.page.provenance, benign=benign
+            )
             state = {**self.state, "pull": {**self.state.get("pull", {}), collection_id: fresh}}
             self._refusals(state, result.failures, result.failed)
             self.commit(conn, state, pulled=result.stored)

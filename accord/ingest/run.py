@@ -22,6 +22,7 @@ from accord.ingest import FORMATS, ImportOptions, Item, Skipped
 from accord.ingest.detect import detect, open_input
 from accord.intel.prepare import BATCH, Prepared, prepare
 from accord.intel.store import SubmitResult
+from accord.workers import exit_with_parent
 
 _READERS = {
     "stix": "accord.ingest.stix",
@@ -108,9 +109,10 @@ def batches(items: Iterable[Item], timeless: bool, size: int | None = None) -> I
 # --- in a worker process ---------------------------------------------------------------------------
 
 
-def _worker(path: str, fmt: str, options: ImportOptions, out: Any, size: int | None) -> None:
+def _worker(path: str, fmt: str, options: ImportOptions, out: Any, size: int | None, parent: int) -> None:
     import gc
 
+    exit_with_parent(parent)
     gc.disable()  # this process only ever does bulk work
     try:
         read = reader(fmt)
@@ -138,7 +140,9 @@ def batches_in_worker(
     if the caller stops early (an error, an interrupt) the worker is terminated."""
     ctx: Any = mp.get_context("spawn" if os.name != "posix" else "forkserver")
     out = ctx.Queue(maxsize=4)
-    proc = ctx.Process(target=_worker, args=(path, fmt, options, out, size or BATCH), daemon=True)
+    proc = ctx.Process(
+        target=_worker, args=(path, fmt, options, out, size or BATCH, os.getpid()), daemon=True
+    )
     proc.start()
     try:
         while True:

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, and_, func, or_, select, text
 
 from accord.db.schema import observable, org, overlap, stix_object
@@ -85,13 +86,28 @@ def _values_cte(rows: Sequence[tuple[str, ...]], names: str) -> tuple[str, dict[
     return f"WITH v({names}) AS (VALUES " + ", ".join(tuples) + ") ", params
 
 
+# The values to probe travel as ONE parameter (a JSON array on SQLite, a text[] on PostgreSQL), so
+# the statement text never changes: prepared once by the driver, no per-value bind parameters.
+_HOLDERS_SQL = {
+    "sqlite": "WITH v(value) AS (SELECT value FROM json_each(?)) SELECT v.value, ({holder} LIMIT 1) FROM v",
+    "postgresql": "WITH v(value) AS (SELECT unnest(%s::text[])) SELECT v.value, ({holder} LIMIT 1) FROM v",
+}
+_HOLDER_POSITIONAL = {
+    "sqlite": _HOLDER.replace(":top", "?"),
+    "postgresql": _HOLDER.replace(":top", "%s"),
+}
+_HOLDERS_CHUNK = 5000
+
+
 def _holders(conn: Connection, values: Sequence[str], top_pk: int) -> dict[str, str]:
     """For each value stored before `top_pk`, the id of one object holding it."""
+    dialect = conn.dialect.name
+    sql = _HOLDERS_SQL[dialect].format(holder=_HOLDER_POSITIONAL[dialect])
     found: dict[str, str] = {}
-    for start in range(0, len(values), _PROBE_CHUNK):
-        cte, params = _values_cte([(v,) for v in values[start : start + _PROBE_CHUNK]], "value")
-        params["top"] = top_pk
-        rows = conn.execute(text(cte + f"SELECT v.value, ({_HOLDER} LIMIT 1) FROM v"), params)
+    for start in range(0, len(values), _HOLDERS_CHUNK):
+        chunk = list(values[start : start + _HOLDERS_CHUNK])
+        wanted: Any = orjson.dumps(chunk).decode() if dialect == "sqlite" else chunk
+        rows = conn.exec_driver_sql(sql, (wanted, top_pk))
         found.update((value, holder) for value, holder in rows if holder is not None)
     return found
 

@@ -103,15 +103,21 @@ def _community(node_name: str) -> Collection:
     )
 
 
+def _community_for(node_name: str, viewer: Viewer) -> Collection:
+    """The community collection as the viewer may use it (before token limits)."""
+    found = _community(node_name)
+    if viewer.is_peer and viewer.can(Permission.INTEL_WRITE):
+        # A peer node pushes here: what it sends is stored with the producer and audience its
+        # provenance gives (accord.federation.receive), never as an organisation of this node.
+        found = replace(found, can_write=True)
+    return found
+
+
 def readable(conn: Connection, node_name: str, viewer: Viewer) -> list[Collection]:
     """Every collection the viewer may read, with whether it may write there (token limits applied)."""
     if viewer.operator:
         return []
-    found = [_community(node_name)]
-    if viewer.is_peer and viewer.can(Permission.INTEL_WRITE):
-        # A peer node pushes here: what it sends is stored with the producer and audience its
-        # provenance gives (accord.federation.receive), never as an organisation of this node.
-        found = [replace(found[0], can_write=True)]
+    found = [_community_for(node_name, viewer)]
     if not viewer.anonymous:
         found += _member_collections(conn, node_name, viewer)
     return _token_limited(viewer, found)
@@ -195,7 +201,7 @@ def _member_collections(conn: Connection, node_name: str, viewer: Viewer) -> lis
 def find(conn: Connection, node_name: str, viewer: Viewer, wanted: str) -> Collection:
     """The collection with this id if the viewer may read it; else NotFound (hidden and absent alike)."""
     if wanted == community_id(node_name):  # the common case needs no query
-        candidates = [] if viewer.operator else _token_limited(viewer, [_community(node_name)])
+        candidates = [] if viewer.operator else _token_limited(viewer, [_community_for(node_name, viewer)])
     else:
         candidates = readable(conn, node_name, viewer)
     for c in candidates:

@@ -339,7 +339,8 @@ def _add_from_peer(app: Accord, viewer: Viewer, fp: Any, request_us: int) -> dic
     objects, raws = [obj for _, obj, _ in entries], [raw for _, _, raw in entries]
     result = receive(app, viewer, objects, extra.get("x_accord_provenance"), raw=raws)
     successes = [
-        status.detail(stix_id, version or format_micros(request_us)) for stix_id, version in result.accepted
+        status.detail(stix_id, format_micros(modified_us or request_us))
+        for stix_id, modified_us in result.accepted
     ]
     failures = [status.detail(label, format_micros(request_us), reason) for label, reason in result.failures]
     with app.db.write() as conn:
