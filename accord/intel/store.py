@@ -325,6 +325,8 @@ class IntelStore:
     def _record_overlaps(conn: Connection, new_values: list[overlaps.NewValue], sub: _Submission) -> None:
         """Before this batch's values are indexed, so only what was known before this submission
         (pk <= top_pk) counts."""
+        if sub.top_pk == 0:  # nothing was stored before this submission: nothing to meet
+            return
         if sub.prefixes is None:
             sub.prefixes = overlaps.network_prefixes(conn)
         found = overlaps.find(conn, new_values, sub.top_pk, sub.prefixes)
