@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, bindparam, func, or_, select, text
+from sqlalchemy import Connection, String, bindparam, func, or_, select, text
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from accord.db.schema import network_prefix, observable, org, stix_object
 from accord.errors import InvalidInput, NotFound
@@ -34,6 +36,34 @@ class ListFilter:
     producer_org_id: int | None = None
     value: str | None = None  # an observable value the object names
     include_revoked: bool = True
+    text: str | None = None  # free text: in a name, description, pattern or value, or an observable value
+    ref: str | None = None  # relationships and sightings with this object at one end
+
+
+# What free text is looked for in (top-level string fields of the stored JSON).
+TEXT_FIELDS = ("name", "description", "pattern", "value")
+
+
+class _JsonText(FunctionElement[str]):
+    """A top-level field of an object's stored JSON as text, extracted by the database (no column
+    holds names: the JSON is stored as received). A scan: fine for a page of matches, slow for rare
+    words over millions of objects (a full-text index is future work)."""
+
+    type = String()
+    inherit_cache = True
+    name = "json_text"
+
+
+@compiles(_JsonText)
+def _json_text_pg(element: _JsonText, compiler: Any, **kw: Any) -> str:
+    column, key = list(element.clauses)
+    return f"(CAST({compiler.process(column, **kw)} AS JSON) ->> {compiler.process(key, **kw)})"
+
+
+@compiles(_JsonText, "sqlite")
+def _json_text_sqlite(element: _JsonText, compiler: Any, **kw: Any) -> str:
+    column, key = list(element.clauses)
+    return f"json_extract({compiler.process(column, **kw)}, '$.' || {compiler.process(key, **kw)})"
 
 
 def encode_cursor(date_added_us: int, pk: int) -> str:
@@ -75,6 +105,14 @@ def _filtered(policy: Policy, viewer: Viewer, f: ListFilter) -> Any:
         )
     if not f.include_revoked:
         query = query.where(stix_object.c.revoked.is_(False))
+    if f.text and f.text.strip():
+        needle = f.text.strip()
+        o = obs.try_normalise(needle)
+        named = [_JsonText(stix_object.c.content, k).icontains(needle, autoescape=True) for k in TEXT_FIELDS]
+        holds = select(observable.c.object_pk).where(observable.c.value == (o.value if o else needle))
+        query = query.where(or_(*named, stix_object.c.pk.in_(holds)))
+    if f.ref is not None:
+        query = query.where(or_(stix_object.c.source_ref == f.ref, stix_object.c.target_ref == f.ref))
     return query
 
 

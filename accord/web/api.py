@@ -158,27 +158,33 @@ class LoginBody(BaseModel):
     org: str | None = Field(default=None, description="organisation to act for (default: the first)")
 
 
-@public.post("/login", openapi_extra=PUBLIC)
-def login(body: LoginBody, request: Request, app: AppDep) -> dict[str, Any]:
-    """Exchange e-mail and password for a 12-hour token (rate-limited like every log-in)."""
-    address = client_address(request)
-    keys = [f"addr:{address}", f"account:{body.email.strip().lower()}"]
+def password_login(
+    app: Accord, address: str, email: str, password: str, org: str | None = None, label: str = "login"
+) -> tuple[str, Viewer]:
+    """E-mail and password for a 12-hour token and its viewer, rate-limited like every log-in (the
+    API's POST /login and the web UI's log-in form both come through here)."""
+    keys = [f"addr:{address}", f"account:{email.strip().lower()}"]
     with app.db.read() as conn:
         app.limiter.check(conn, keys)
-        user_id = authenticate_password(conn, body.email, body.password)
+        user_id = authenticate_password(conn, email, password)
     if user_id is None:
         with app.db.write() as conn:
             app.limiter.record(conn, keys)
         raise Unauthenticated("the e-mail or password was not accepted")
     with app.db.write() as conn:
-        org_id = app.members.org_id(conn, body.org) if body.org else None
+        org_id = app.members.org_id(conn, org) if org else None
         viewer = replace(viewer_for(conn, user_id, org_id), source=address)
         if viewer.org_id is None:
             raise InvalidInput("this account belongs to no organisation", field="org")
-        token = app.members.create_token(
-            conn, viewer, user_id, viewer.org_id, label="login", expires_days=0.5
-        )
-    return {"token": token.token, "org_id": viewer.org_id, "expires_in": 12 * 3600}
+        token = app.members.create_token(conn, viewer, user_id, viewer.org_id, label=label, expires_days=0.5)
+    return token.token, viewer
+
+
+@public.post("/login", openapi_extra=PUBLIC)
+def login(body: LoginBody, request: Request, app: AppDep) -> dict[str, Any]:
+    """Exchange e-mail and password for a 12-hour token (rate-limited like every log-in)."""
+    token, viewer = password_login(app, client_address(request), body.email, body.password, body.org)
+    return {"token": token, "org_id": viewer.org_id, "expires_in": 12 * 3600}
 
 
 # --- intelligence ------------------------------------------------------------------------------------
@@ -736,4 +742,7 @@ def create_asgi(accord: Accord) -> FastAPI:
 
     install_taxii(app)
     app.add_middleware(Authenticate, accord=accord)
+    from accord.ui import install as install_ui  # imports this module: not at the top
+
+    install_ui(app, accord)  # the web UI under /ui/ (its headers middleware outermost)
     return app

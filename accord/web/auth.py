@@ -2,7 +2,8 @@
 
 `Authorization: Bearer <token>`; or HTTP Basic with the token as the password (what many TAXII tools
 speak), or with e-mail and password. Failures count against the address and the account in the
-database-backed limiter before anything else is checked.
+database-backed limiter before anything else is checked. Under /ui/ only, a request without an
+Authorization header may carry the web UI's session cookie instead: an API token (see accord/ui).
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ from accord.taxii.errors import from_accord_error, is_taxii_path
 from accord.web.problems import problem
 
 ACCESS_KEY = "x-access"  # on every route: "policy", "members" or "public" (see tests/web/test_routes_meta.py)
+SESSION_COOKIE = "accord_session"  # the web UI's session: an API token, read for /ui/ paths only
+UI_PREFIX = "/ui"
+
+
+def is_ui_path(path: str) -> bool:
+    return path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
 
 
 def client_address(request: Request) -> str:
@@ -54,6 +61,9 @@ def authenticate(app: Accord, request: Request) -> Viewer:
     header = request.headers.get("authorization")
     address = client_address(request)
     if not header:
+        session = request.cookies.get(SESSION_COOKIE) if is_ui_path(request.url.path) else None
+        if session:
+            return _session_viewer(app, session, address)
         return replace(ANONYMOUS, source=address)
     creds = _credentials(header)
     keys = [f"addr:{address}"]
@@ -75,13 +85,29 @@ def authenticate(app: Accord, request: Request) -> Viewer:
             app.limiter.record(conn, keys)
         raise Unauthenticated("the credentials were not accepted")
     if creds and creds[0] == "token":
-        # Record use at most once a minute per token: a write per request would serialise readers.
-        now = time.monotonic()
-        if now - app.token_last_touched.get(creds[2][:16], -60.0) >= 60.0:
-            app.token_last_touched[creds[2][:16]] = now
-            with app.db.write() as conn:
-                touch_token(conn, creds[2])
+        _touch(app, creds[2])
     return replace(viewer, source=address)
+
+
+def _session_viewer(app: Accord, token: str, address: str) -> Viewer:
+    """The viewer of a UI session cookie. An expired or revoked one makes the request anonymous (the
+    UI then asks to log in) instead of counting as a failed log-in: a stale cookie is not an attack,
+    and a token's 256 random bits leave nothing to guess. Peer node tokens do not open sessions."""
+    with app.db.read() as conn:
+        viewer = authenticate_token(conn, token)
+    if viewer is None or viewer.is_peer:
+        return replace(ANONYMOUS, source=address)
+    _touch(app, token)
+    return replace(viewer, source=address)
+
+
+def _touch(app: Accord, token: str) -> None:
+    """Record a token's use at most once a minute: a write per request would serialise readers."""
+    now = time.monotonic()
+    if now - app.token_last_touched.get(token[:16], -60.0) >= 60.0:
+        app.token_last_touched[token[:16]] = now
+        with app.db.write() as conn:
+            touch_token(conn, token)
 
 
 class Authenticate:

@@ -21,6 +21,12 @@ PUBLIC_ROUTES = {
     ("POST", "/api/v1/login"),
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/docs"),
+    # The web UI: the root redirect, the log-in form, picking a language before log-in, static files.
+    ("GET", "/"),
+    ("GET", "/ui/login"),
+    ("POST", "/ui/login"),
+    ("POST", "/ui/language"),
+    ("GET", "/ui/static/{path:path}"),
 }
 
 
