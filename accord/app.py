@@ -16,11 +16,11 @@ from sqlalchemy import func, select, update
 
 from accord import audit, jobs
 from accord.db import Database
-from accord.db.schema import membership, observable, stix_object, user
+from accord.db.schema import membership, observable, sharing_group, stix_object, user
 from accord.db.schema import warninglist as warninglist_table
-from accord.errors import BatchRefused, InvalidInput, Problem
+from accord.errors import BatchRefused, InvalidInput, NotFound, Problem
 from accord.ingest import ImportOptions, org_namespace, run
-from accord.intel import loginput, overlaps, query, sightings
+from accord.intel import loginput, overlaps, query, sightings, trends
 from accord.intel.matcher import Matcher
 from accord.intel.observables import Observable, normalise
 from accord.intel.prepare import Parsed, Prepared, gc_paused, prepare_batches
@@ -29,9 +29,12 @@ from accord.intel.timestamps import format_micros, now_micros
 from accord.intel.tlp import TLP
 from accord.intel.warninglists import Warninglist, WarninglistIndex
 from accord.members.auth import Limiter, viewer_for
-from accord.members.model import Viewer
+from accord.members.model import Permission, Viewer
 from accord.members.service import Members
-from accord.policy import NO_SHARE, Policy, Share
+from accord.policy import NO_SHARE, Policy, Share, audience_share, check_share
+from accord.routing import contacts as contacts_mod
+from accord.routing import rules as rules_mod
+from accord.routing.service import Routing
 from accord.settings import Settings
 
 BYTES_PER_OBJECT = 400  # a typical STIX indicator's JSON: sizes a file import before it is read
@@ -463,6 +466,73 @@ class Accord:
                 conn, self.policy, viewer, indicator_id, self.settings.score_half_life_days, now_micros()
             )
 
+    # --- the dashboard (accord/intel/trends.py): counts through the policy ----------------------------
+
+    def newest(self, viewer: Viewer, *, since_us: int, limit: int = 10) -> dict[str, Any]:
+        """The newest objects the viewer may see, and how many were added since `since_us`."""
+        with self.db.read() as conn:
+            rows, count = trends.newest(conn, self.policy, viewer, since_us, limit)
+            return {"items": query.Renderer(conn, self.policy, viewer).items(rows), "count": count}
+
+    def activity(self, viewer: Viewer, *, since_us: int, bucket_us: int) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return trends.activity(conn, self.policy, viewer, since_us, bucket_us)
+
+    def sightings_of_mine(self, viewer: Viewer, *, limit: int = 20) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return trends.sightings_of_org(conn, self.policy, viewer, limit)
+
+    def infrastructure_countries(self, viewer: Viewer, *, max_values: int = 200_000) -> dict[str, Any]:
+        """Where the addresses and networks named in what the viewer may see are registered (the
+        offline enrichment: a network counts by its first address), counted per country."""
+        with self.db.read() as conn:
+            values, capped = trends.ip_values(conn, self.policy, viewer, max_values)
+        counts: dict[str, int] = {}
+        unknown = 0
+        for code in self.routing.enricher.enrich_ips(values).countries() if values else []:
+            if code is None:
+                unknown += 1
+            else:
+                counts[code] = counts.get(code, 0) + 1
+        ranked = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        return {"countries": ranked, "addresses": len(values), "unknown": unknown, "capped": capped}
+
+    # --- new versions of one's own objects (edit, share, revoke) ----------------------------------------
+
+    def own_object(self, viewer: Viewer, stix_id: str) -> dict[str, Any]:
+        """The newest visible version of an object the viewer's organisation produced, with the
+        audience its producer named (as `share_with` specs: org:NAME, group:NAME, user:EMAIL), to
+        base a new version on. Only the producer organisation's analysts make new versions, and only
+        of versioned objects: for anyone or anything else it does not exist (NotFound)."""
+        with self.db.read() as conn:
+            row = self.policy.get_visible(conn, viewer, stix_id)
+            if (
+                row.producer_org_id != viewer.org_id
+                or not viewer.can(Permission.INTEL_WRITE)
+                or row.modified_us == 0
+            ):
+                raise NotFound(f"no object {stix_id} that you may change")
+            item = query.Renderer(conn, self.policy, viewer).items([row])[0]
+            orgs, groups, users = audience_share(conn, row.audience_id)
+            members = set(
+                conn.execute(
+                    select(membership.c.user_id).where(membership.c.org_id == viewer.org_id)
+                ).scalars()
+            )
+            specs = [
+                "org:" + self.members.get_org(conn, o)["name"] for o in sorted(orgs - {row.producer_org_id})
+            ]
+            group_names = select(sharing_group.c.name).where(sharing_group.c.id.in_(sorted(groups)))
+            specs += ["group:" + name for name in sorted(conn.execute(group_names).scalars())]
+            emails = select(user.c.email).where(user.c.id.in_(sorted(users & members)))
+            specs += ["user:" + email for email in sorted(conn.execute(emails).scalars())]
+        return {**item, "share_with": specs}
+
+    def check_share(self, viewer: Viewer, tlp: TLP | None, share: Share) -> None:
+        """Refuse an audience the TLP level does not allow (`policy.check_share`)."""
+        with self.db.read() as conn:
+            check_share(conn, viewer, tlp, share)
+
     # --- log matching -----------------------------------------------------------------------------
 
     def matcher(self, viewer: Viewer) -> Matcher:
@@ -514,6 +584,101 @@ class Accord:
     def verify_audit(self) -> audit.Verdict:
         with self.db.read() as conn:
             return audit.verify(conn, self.audit_key)
+
+    # --- routing: contact points, rules, the outbox, the country view (accord/routing) ---------------
+
+    @property
+    def routing(self) -> Routing:
+        """The routing service (its enricher is built on first use and kept)."""
+        found: Routing | None = self.__dict__.get("_routing")
+        if found is None:
+            found = self.__dict__["_routing"] = Routing(self.db, self.policy, data_dir=self.settings.data_dir)
+        return found
+
+    def route_new_objects(self) -> dict[str, Any]:
+        """Route what was stored since the routing cursor: call it after a submission (its new
+        objects lie past the cursor; the batch job never routes them again)."""
+        return self.routing.route_new()
+
+    def contacts(
+        self, viewer: Viewer, *, country: str | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return contacts_mod.list_contacts(conn, viewer, country=country, kind=kind)
+
+    def contact(self, viewer: Viewer, contact_id: int) -> dict[str, Any]:
+        with self.db.read() as conn:
+            return contacts_mod.get(conn, viewer, contact_id)
+
+    def add_contact(self, viewer: Viewer, record: dict[str, Any]) -> dict[str, Any]:
+        """One contact point (the viewer's organisation's, unless the operator names another or none)."""
+        checked, problems = contacts_mod.check_record(record)
+        if checked is None:
+            f, detail = problems[0]
+            more = f" and {len(problems) - 1} more problem(s)" if len(problems) > 1 else ""
+            raise InvalidInput(f"{f}: {detail}{more}", field=f)
+        with self.db.write() as conn:
+            contacts_mod.save(conn, viewer, [({}, checked)], replace=False, audit_key=self.audit_key)
+            return contacts_mod.get(conn, viewer, contacts_mod.contact_id(conn, checked.name))
+
+    def update_contact(self, viewer: Viewer, contact_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        with self.db.write() as conn:
+            return contacts_mod.update_one(conn, viewer, contact_id, changes, audit_key=self.audit_key)
+
+    def remove_contact(self, viewer: Viewer, contact_id: int) -> None:
+        with self.db.write() as conn:
+            contacts_mod.remove(conn, viewer, contact_id, audit_key=self.audit_key)
+
+    def import_contacts(
+        self, viewer: Viewer, data: bytes, fmt: str, *, replace: bool = True
+    ) -> dict[str, Any]:
+        """A CSV or JSON file of contact points: all stored (entries of the same name replaced), or,
+        if any record is bad, none (BatchRefused names each by record, line and field)."""
+        records = contacts_mod.parse_contacts(data, fmt)
+        with self.db.write() as conn:
+            return contacts_mod.save(
+                conn, viewer, records, replace=replace, audit_key=self.audit_key
+            ).as_dict()
+
+    def routing_rules(self, viewer: Viewer) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return rules_mod.list_rules(conn, viewer)
+
+    def save_rule(
+        self,
+        viewer: Viewer,
+        name: str,
+        match: dict[str, Any] | None,
+        send_to: dict[str, Any] | None,
+        *,
+        enabled: bool = True,
+        org: str | None = None,
+        replace: bool = False,
+    ) -> dict[str, Any]:
+        rule = rules_mod.check_rule(name, match, send_to, enabled)
+        with self.db.write() as conn:
+            return rules_mod.save(conn, viewer, rule, org_name=org, replace=replace, audit_key=self.audit_key)
+
+    def set_rule_enabled(self, viewer: Viewer, rule: str | int, enabled: bool) -> dict[str, Any]:
+        with self.db.write() as conn:
+            return rules_mod.set_enabled(
+                conn, viewer, rules_mod.rule_id(conn, rule), enabled, audit_key=self.audit_key
+            )
+
+    def remove_rule(self, viewer: Viewer, rule: str | int) -> None:
+        with self.db.write() as conn:
+            rules_mod.remove(conn, viewer, rules_mod.rule_id(conn, rule), audit_key=self.audit_key)
+
+    def country_view(self, viewer: Viewer, country: str, *, days: int = 30) -> dict[str, Any]:
+        return self.routing.country_view(viewer, country, days=days)
+
+    def country_ranking(self, viewer: Viewer, *, days: int = 30) -> list[dict[str, Any]]:
+        return self.routing.ranking(viewer, days=days)
+
+    def notifications(
+        self, viewer: Viewer, *, country: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        return self.routing.notifications(viewer, country=country, status=status, limit=limit)
 
 
 def _ip_keys(kind: str, value: str) -> tuple[bytes | None, bytes | None]:

@@ -15,7 +15,7 @@ from accord.app import Accord, create_app
 from accord.errors import AccordError, BatchRefused
 from accord.intel.tlp import TLP
 from accord.members.model import OPERATOR, Sector
-from accord.routing.commands import enrich
+from accord.routing.commands import contact, enrich, route
 from accord.settings import Settings, describe
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -672,7 +672,7 @@ def feed_run(ctx: click.Context, name: str | None) -> None:
 @click.pass_context
 @friendly
 def worker(ctx: click.Context, once: bool) -> None:
-    """Pull due feeds, run queued jobs and sync due peers until stopped (Ctrl-C)."""
+    """Pull due feeds, run queued jobs, sync due peers and route what was stored, until stopped."""
     import time
 
     from accord.federation import service as federation
@@ -687,6 +687,7 @@ def worker(ctx: click.Context, once: bool) -> None:
                 synced += 1
                 if report.status != "ok":
                     click.echo(f"peer {report.peer}: {report.status}: {report.error}", err=True)
+            app.route_new_objects()  # notifications for whatever was stored since the last run
             if once:
                 break
             time.sleep(app.settings.worker_poll_seconds)
@@ -890,6 +891,8 @@ def settings_cmd() -> None:
 
 
 main.add_command(enrich)
+main.add_command(contact)
+main.add_command(route)
 
 
 if __name__ == "__main__":

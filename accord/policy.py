@@ -31,8 +31,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, and_, exists, false, not_, or_, select, union_all
 
 from accord.db import new_id
-from accord.db.schema import audience, audience_group, audience_org, audience_user, group_member, stix_object
-from accord.errors import NotFound
+from accord.db.schema import (
+    audience,
+    audience_group,
+    audience_org,
+    audience_user,
+    group_member,
+    membership,
+    stix_object,
+)
+from accord.errors import InvalidInput, NotFound
 from accord.intel.tlp import TLP
 from accord.members.model import Viewer
 
@@ -97,6 +105,54 @@ def ensure_audience(
             audience_user.insert(), [{"audience_id": audience_id, "user_id": u} for u in sorted(users)]
         )
     return audience_id
+
+
+def check_share(conn: Connection, viewer: Viewer, tlp: TLP | None, share: Share) -> None:
+    """Refuse a named audience the TLP level does not allow (TLP 2.0, DOMAIN.md §1): CLEAR and GREEN
+    name no one (everyone in reach may read them already) and neither does "no TLP" (the producer
+    alone); AMBER and AMBER+STRICT name organisations and sharing groups, never single people; RED
+    names people, and only people of the producer organisation. For one object shared on purpose
+    (the UI's forms); a bundle's `share` applies to whichever of its objects each part fits."""
+    named = share.org_ids or share.group_ids or share.user_ids
+    if tlp in (None, TLP.CLEAR, TLP.GREEN):
+        if named:
+            level = tlp.label if tlp is not None else "no TLP (the producer organisation only)"
+            raise InvalidInput(f"{level} names no one to share with", field="share_with")
+        return
+    if tlp is TLP.RED:
+        if share.org_ids or share.group_ids:
+            raise InvalidInput(
+                "TLP:RED is shared with people, not organisations or groups", field="share_with"
+            )
+        members = set(
+            conn.execute(
+                select(membership.c.user_id).where(
+                    membership.c.org_id == viewer.org_id, membership.c.user_id.in_(sorted(share.user_ids))
+                )
+            ).scalars()
+        )
+        if share.user_ids - members:
+            raise InvalidInput(
+                "TLP:RED is shared only with people of your own organisation", field="share_with"
+            )
+        return
+    if share.user_ids:
+        raise InvalidInput(
+            f"{tlp.label} is shared with organisations and sharing groups, not single people",
+            field="share_with",
+        )
+
+
+def audience_share(
+    conn: Connection, audience_id: int
+) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
+    """(organisations, groups, users) one stored audience names: what its producer chose."""
+    orgs = conn.execute(select(audience_org.c.org_id).where(audience_org.c.audience_id == audience_id))
+    groups = conn.execute(
+        select(audience_group.c.group_id).where(audience_group.c.audience_id == audience_id)
+    )
+    users = conn.execute(select(audience_user.c.user_id).where(audience_user.c.audience_id == audience_id))
+    return frozenset(orgs.scalars()), frozenset(groups.scalars()), frozenset(users.scalars())
 
 
 class Policy:

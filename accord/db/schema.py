@@ -380,3 +380,124 @@ audit_log = Table(
     Column("prev_hash", LargeBinary(32), nullable=False),
     Column("hash", LargeBinary(32), nullable=False),
 )
+
+# --- routing: contact points, rules, the notification outbox (accord/routing) --------------------
+
+contact_point = Table(
+    "contact_point",
+    metadata,
+    # Who can act on abused infrastructure: a national CERT/CSIRT, a law-enforcement 24/7 contact
+    # point (Budapest Convention Art. 35) or a network abuse desk, with what it covers
+    # (`contact_scope`) and how it wants to hear (channel, format, language, PGP key).
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),  # csirt, law-enforcement, abuse
+    # The member organisation it speaks for: what it receives is what that organisation may see.
+    # None: a contact outside the alliance (it receives TLP:CLEAR only).
+    Column("org_id", Integer, ForeignKey("org.id", ondelete="CASCADE")),
+    Column("curated", Boolean, nullable=False),  # entered by the operator; wins over automatic ones
+    Column("channel", String(16), nullable=False),  # email, webhook, taxii
+    Column("format", String(8), nullable=False),  # xarf, csv, stix
+    Column("email", String(320)),
+    Column("url", String(2048)),  # webhook URL or TAXII collection URL
+    Column("languages", String(200), nullable=False),  # comma-separated, most preferred first
+    Column("hours", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),  # IANA name
+    Column("phone", String(64)),
+    Column("pgp_key", Text),  # ASCII-armoured public key, checked to parse
+    Column("pgp_fingerprint", String(64)),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Index("ix_contact_point_org", "org_id"),
+)
+
+contact_scope = Table(
+    "contact_scope",
+    metadata,
+    # A contact's constituency, one key a row: a country (ISO alpha-2), an AS number, a network
+    # (CIDR, normalised) or a domain suffix. Compiled into memory for routing.
+    Column("contact_id", Integer, ForeignKey("contact_point.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(8), primary_key=True),  # country, asn, cidr, domain
+    Column("value", String(300), primary_key=True),
+)
+
+routing_rule = Table(
+    "routing_rule",
+    metadata,
+    # Who receives what. `match` (JSON) narrows the values (countries, asns, types, kinds, tlp,
+    # min_severity, min_confidence); `send_to` (JSON) names recipients (contact kinds, contact names,
+    # sectors). An organisation's rules reach only its own contacts; operator rules (org_id None)
+    # reach anyone. Whatever a rule says, the policy decides what each recipient may receive.
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("org_id", Integer, ForeignKey("org.id", ondelete="CASCADE")),
+    Column("enabled", Boolean, nullable=False),
+    Column("match", Text, nullable=False),
+    Column("send_to", Text, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+routing_cursor = Table(
+    "routing_cursor",
+    metadata,
+    # How far routing has come: the last stix_object pk routed. Advanced in the same transaction as
+    # the rows routing wrote, so a crash loses nothing and routes nothing twice.
+    Column("name", String(40), primary_key=True),
+    Column("last_pk", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+)
+
+abuse_count = Table(
+    "abuse_count",
+    metadata,
+    # The country view's data: how many distinct IP/domain/URL values routing saw per day, country,
+    # AS, kind and audience (not warninglisted, not RED, not revoked). Read through the policy: a
+    # viewer sums only the audiences `policy.visible` lets it read (values' objects are never
+    # relationships, so the audience alone decides). Counts are of reports: a value reported again
+    # on another day (or in another routing batch) counts again, and deleting an object later does
+    # not lower them.
+    Column("day", Integer, primary_key=True),  # days since 1970-01-01 (UTC) of the objects' date_added
+    Column("country", String(2), primary_key=True),  # "": unknown
+    Column("asn", BigInteger, primary_key=True),  # 0: unknown
+    Column("kind", String(8), primary_key=True),  # ipv4, ipv6, domain, url
+    Column("audience_id", Integer, ForeignKey("audience.id"), primary_key=True),
+    Column("operator", String(200)),
+    Column("value_count", Integer, nullable=False),
+    Index("ix_abuse_count_country", "country", "day"),
+)
+
+notification = Table(
+    "notification",
+    metadata,
+    # The outbox: one row per recipient and interval (and `seq`, should a row have left the queue
+    # before its interval's last values came), holding the values as JSON entries. See
+    # accord/routing/outbox.py for the row shape; delivery claims `queued` rows whose next_attempt
+    # has come.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("recipient", String(400), nullable=False),  # contact:<id> or abuse:<e-mail>
+    Column("interval_us", BigInteger, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("contact_id", Integer, ForeignKey("contact_point.id", ondelete="SET NULL")),
+    Column("org_id", Integer, ForeignKey("org.id", ondelete="SET NULL")),  # whose view gated it
+    Column("name", String(200), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("address", String(2048), nullable=False),
+    Column("countries", String(1000), nullable=False),  # ",PL,DE,": the countries of its values
+    # JSON list of [value, kind, country, asn, object_pk, rule], one per value
+    Column("entries", Text, nullable=False),
+    Column("entry_count", Integer, nullable=False),
+    Column("status", String(16), nullable=False),  # queued, sending, sent, failed, cancelled
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_us", BigInteger, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("sent_us", BigInteger),
+    Column("ticket", String(100)),
+    Column("last_error", Text),
+    UniqueConstraint("recipient", "interval_us", "seq", name="uq_notification_dedupe"),
+    Index("ix_notification_due", "status", "next_attempt_us"),
+    Index("ix_notification_interval", "interval_us"),
+)

@@ -83,10 +83,14 @@ class Viewer:
     peer_id: int | None = None
     represents: frozenset[int] = frozenset()
     community: bool = False
+    # A notification's recipient (accord.routing): an organisation as a whole, or a contact outside
+    # the alliance (org_id None), never a user. It reads what its organisation may read (so never
+    # TLP:RED, which names users); an outside contact, like an organisation pending vetting, TLP:CLEAR.
+    recipient: bool = False
 
     @property
     def anonymous(self) -> bool:
-        return self.user_id is None and not self.operator
+        return self.user_id is None and not self.operator and not self.recipient
 
     @property
     def permissions(self) -> frozenset[Permission]:

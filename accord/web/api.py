@@ -738,6 +738,9 @@ def create_asgi(accord: Accord) -> FastAPI:
     app.include_router(public)
     app.include_router(intel)
     app.include_router(admin)
+    from accord.routing.api import router as routing_router  # imports this module: not at the top
+
+    app.include_router(routing_router)
     from accord.taxii.server import install as install_taxii  # imports this module: not at the top
 
     install_taxii(app)

@@ -1,0 +1,370 @@
+"""Routing as a service: the batch job that routes what was stored since a cursor, and the country
+view built from what it recorded.
+
+The job (`Routing.route_new`) takes stored objects in pk order, a batch at a time; each batch is one
+transaction that adds to the abuse counts, writes its queued notifications (`outbox`) and the cursor
+(`routing_cursor`), so a crash loses nothing and nothing is routed twice. The façade calls it after a
+submission (its new objects are what lies past the cursor) and the worker or `accord route run` call
+it for anything left. Only objects committed before the job began are routed: it reads the
+high-water mark while holding the intelligence writers' lock (PostgreSQL; SQLite has one writer).
+
+The country view reads `abuse_count` through the policy: a viewer sums only the audiences
+`policy.visible` lets it read, and sees only the notified values of objects it may see.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from accord.db import Database, serialise_intel_writers
+from accord.db.schema import abuse_count, notification, routing_cursor, stix_object
+from accord.errors import InvalidInput
+from accord.intel.timestamps import format_micros, now_micros
+from accord.members.model import Viewer
+from accord.policy import Policy
+from accord.routing import rules as rules_mod
+from accord.routing.countries import COUNTRIES, country_code
+from accord.routing.engine import DAY_US, Directory, Router, pk_bounds, read_batch, visible_triples
+from accord.routing.enrich import Enricher
+from accord.routing.outbox import INTERVAL_SECONDS, Outbox, describe
+
+__all__ = ["BATCH_OBJECTS", "Routing", "address_space"]
+
+BATCH_OBJECTS = 100_000  # stored objects routed per transaction
+CURSOR = "default"
+
+
+class Routing:
+    """Routing over one database: the enricher (built once, on first use), the outbox, the cursor."""
+
+    def __init__(
+        self,
+        db: Database,
+        policy: Policy,
+        *,
+        enricher: Callable[[], Enricher] = Enricher,
+        interval_seconds: int = INTERVAL_SECONDS,
+        data_dir: str | None = None,
+    ) -> None:
+        self.db = db
+        self.policy = policy
+        self._make_enricher = enricher
+        self._enricher: Enricher | None = None
+        self._networks: dict[int, tuple[str | None, str | None]] = {}  # the Routers' network cache
+        self.outbox = Outbox(interval_seconds)
+        self.data_dir = data_dir
+        self.space_step_bits = 8  # address space counted per /24 (a coarser count is quicker)
+
+    @property
+    def enricher(self) -> Enricher:
+        if self._enricher is None:
+            self._enricher = self._make_enricher()
+        return self._enricher
+
+    # --- the batch job -------------------------------------------------------------------------------
+
+    def _high_water(self) -> int:
+        """The newest pk whose submission has committed: read under the writers' lock (PostgreSQL),
+        so no pk below it can still appear."""
+        with self.db.write() as conn:
+            serialise_intel_writers(conn)
+            return int(conn.execute(select(func.max(stix_object.c.pk))).scalar() or 0)
+
+    def _cursor(self, conn: Connection) -> int:
+        insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+        conn.execute(
+            insert(routing_cursor)
+            .values(name=CURSOR, last_pk=0, updated_us=now_micros())
+            .on_conflict_do_nothing()
+        )
+        found = conn.execute(
+            select(routing_cursor.c.last_pk).where(routing_cursor.c.name == CURSOR).with_for_update()
+        ).scalar_one()
+        return int(found)
+
+    def cursor(self) -> int:
+        with self.db.read() as conn:
+            found = conn.execute(
+                select(routing_cursor.c.last_pk).where(routing_cursor.c.name == CURSOR)
+            ).scalar()
+        return int(found or 0)
+
+    def route_new(self, *, batch_objects: int = BATCH_OBJECTS, now_us: int | None = None) -> dict[str, Any]:
+        """Route every object stored past the cursor (committed when this starts), a batch per
+        transaction; returns what was done."""
+        upto_all = self._high_water()
+        report = {"batches": 0, "objects_upto": 0, "values": 0, "notifications": 0, "items": 0}
+        with self.db.read() as conn:
+            directory, rules = Directory.load(conn), rules_mod.load(conn)
+        router = Router(self.enricher, self.policy, directory, rules, self._networks)
+        # The outbox remembers what recipients have this interval; only routing writes notifications,
+        # always with the cursor, so if the cursor moved under us another process wrote some.
+        self.outbox.forget()
+        last_upto: int | None = None
+        while True:
+            try:
+                with self.db.write() as conn:
+                    after = self._cursor(conn)
+                    if last_upto is not None and after != last_upto:
+                        self.outbox.forget()
+                    if after >= upto_all:
+                        break
+                    upto = pk_bounds(conn, after, batch_objects)
+                    if upto is None:
+                        break
+                    upto = min(upto, upto_all)
+                    batch = read_batch(conn, after, upto, router.needs)
+                    routed = router.route(conn, batch)
+                    _add_counts(conn, routed.counts)
+                    rows, items = self.outbox.write(
+                        conn, routed.recipients, routed.items, now_us if now_us is not None else now_micros()
+                    )
+                    conn.execute(
+                        update(routing_cursor)
+                        .where(routing_cursor.c.name == CURSOR)
+                        .values(last_pk=upto, updated_us=now_micros())
+                    )
+            except BaseException:
+                self.outbox.forget()
+                raise
+            last_upto = upto
+            report["batches"] += 1
+            report["objects_upto"] = upto
+            report["values"] += routed.candidates
+            report["notifications"] += rows
+            report["items"] += items
+        report["cursor"] = self.cursor()
+        return report
+
+    # --- the country view ----------------------------------------------------------------------------
+
+    def _audiences(self, conn: Connection, viewer: Viewer, where: Any) -> list[int]:
+        """Of the audiences counted under `where`, those the policy lets the viewer read."""
+        present = conn.execute(select(abuse_count.c.audience_id).where(where).distinct()).scalars().all()
+        seen = visible_triples(conn, self.policy, viewer, [(int(a), None, None) for a in present])
+        return sorted(a for a, _s, _t in seen)
+
+    def country_view(
+        self, viewer: Viewer, country: str, *, days: int = 30, now_us: int | None = None
+    ) -> dict[str, Any]:
+        """Abused infrastructure in a country (by AS and operator, per day, per kind) and what was
+        notified to whom, over the last `days` days, counting only what the viewer may see."""
+        code = country_code(country)
+        if code is None:
+            raise InvalidInput(
+                f"unknown country {country!r} (want an ISO 3166-1 alpha-2 code)", field="country"
+            )
+        if not 1 <= days <= 366:
+            raise InvalidInput("days must be between 1 and 366", field="days")
+        now = now_us if now_us is not None else now_micros()
+        since = now // DAY_US - days + 1
+        window = and_(abuse_count.c.country == code, abuse_count.c.day >= since)
+        total = func.sum(abuse_count.c.value_count)
+        with self.db.read() as conn:
+            where = and_(window, abuse_count.c.audience_id.in_(self._audiences(conn, viewer, window)))
+            by_kind = conn.execute(
+                select(abuse_count.c.kind, total).where(where).group_by(abuse_count.c.kind)
+            ).all()
+            by_asn = conn.execute(
+                select(abuse_count.c.asn, func.max(abuse_count.c.operator), total)
+                .where(where)
+                .group_by(abuse_count.c.asn)
+                .order_by(total.desc(), abuse_count.c.asn)
+                .limit(50)
+            ).all()
+            trend = conn.execute(
+                select(abuse_count.c.day, total)
+                .where(where)
+                .group_by(abuse_count.c.day)
+                .order_by(abuse_count.c.day)
+            ).all()
+            notified = self._notified(conn, viewer, code, since * DAY_US)
+        return {
+            "country": code,
+            "days": days,
+            "since": format_micros(since * DAY_US),
+            "abused": sum(int(n) for _k, n in by_kind),
+            "by_kind": {k: int(n) for k, n in by_kind},
+            "by_asn": [{"asn": a or None, "operator": op, "values": int(n)} for a, op, n in by_asn],
+            "trend": [{"day": format_micros(d * DAY_US)[:10], "values": int(n)} for d, n in trend],
+            "notified": notified,
+        }
+
+    def _visible_pks(self, conn: Connection, viewer: Viewer, pks: set[int]) -> dict[int, str]:
+        """Of these objects, those the viewer may see (by the policy), with their STIX ids."""
+        wanted = sorted(pks)
+        seen: dict[int, str] = {}
+        for start in range(0, len(wanted), 1000):
+            chunk = wanted[start : start + 1000]
+            query = select(stix_object.c.pk, stix_object.c.stix_id).where(
+                stix_object.c.pk.in_(chunk), self.policy.visible(viewer)
+            )
+            seen.update({pk: sid for pk, sid in conn.execute(query)})
+        return seen
+
+    def _notified(
+        self, conn: Connection, viewer: Viewer, code: str, since_us: int, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """Per recipient: how many of the country's values it was sent (or has queued), of objects
+        the viewer may see."""
+        rows = conn.execute(
+            select(notification)
+            .where(notification.c.countries.contains(f",{code},"), notification.c.interval_us >= since_us)
+            .order_by(notification.c.interval_us.desc(), notification.c.id.desc())
+            .limit(5000)
+        ).all()
+        parsed = [(r, [it for it in orjson.loads(r.entries) if it[2] == code]) for r in rows]
+        seen = self._visible_pks(conn, viewer, {it[4] for _r, items in parsed for it in items})
+        per: dict[str, dict[str, Any]] = {}
+        for r, items in parsed:
+            shown = [it for it in items if it[4] in seen]
+            if not shown:
+                continue
+            entry = per.setdefault(
+                r.recipient,
+                {"recipient": r.recipient, "name": r.name, "channel": r.channel, "values": 0, "queued": 0,
+                 "sent": 0, "last": format_micros(r.interval_us)},
+            )  # fmt: skip
+            entry["values"] += len(shown)
+            if r.status == "sent":
+                entry["sent"] += len(shown)
+            elif r.status in ("queued", "sending"):
+                entry["queued"] += len(shown)
+        return sorted(per.values(), key=lambda e: (-e["values"], e["name"]))[:limit]
+
+    def notifications(
+        self, viewer: Viewer, *, country: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Outbox rows, newest first, each narrowed to the items whose objects the viewer may see
+        (rows left with none are not shown)."""
+        if not 1 <= limit <= 1000:
+            raise InvalidInput("limit must be between 1 and 1000", field="limit")
+        query = select(notification).order_by(notification.c.id.desc()).limit(limit * 5)
+        if country is not None:
+            code = country_code(country)
+            if code is None:
+                raise InvalidInput(f"unknown country {country!r}", field="country")
+            query = query.where(notification.c.countries.contains(f",{code},"))
+        if status is not None:
+            query = query.where(notification.c.status == status)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+            parsed = [(r, orjson.loads(r.entries)) for r in rows]
+            seen = self._visible_pks(conn, viewer, {it[4] for _r, items in parsed for it in items})
+        out = []
+        for r, items in parsed:
+            shown = [it for it in items if it[4] in seen]
+            if shown:
+                out.append(describe(r, shown, seen))
+            if len(out) >= limit:
+                break
+        return out
+
+    def ranking(self, viewer: Viewer, *, days: int = 30, now_us: int | None = None) -> list[dict[str, Any]]:
+        """Countries ranked by abused IPv4 addresses per million IPv4 addresses registered to them
+        (address counts from the enrichment data), counting what the viewer may see."""
+        if not 1 <= days <= 366:
+            raise InvalidInput("days must be between 1 and 366", field="days")
+        now = now_us if now_us is not None else now_micros()
+        since = now // DAY_US - days + 1
+        window = and_(abuse_count.c.country != "", abuse_count.c.day >= since)
+        with self.db.read() as conn:
+            where = and_(window, abuse_count.c.audience_id.in_(self._audiences(conn, viewer, window)))
+            rows = conn.execute(
+                select(abuse_count.c.country, abuse_count.c.kind, func.sum(abuse_count.c.value_count))
+                .where(where)
+                .group_by(abuse_count.c.country, abuse_count.c.kind)
+            ).all()
+        space = address_space(self.enricher, self.data_dir, step_bits=self.space_step_bits)
+        per: dict[str, dict[str, Any]] = {}
+        for cc, kind, n in rows:
+            entry = per.setdefault(cc, {"country": cc, "ipv4": 0, "ipv6": 0, "domain": 0, "url": 0})
+            entry[kind] = int(n)
+        out = []
+        for cc, entry in per.items():
+            addresses = space.get(cc, 0)
+            entry["ipv4_space"] = addresses
+            entry["per_million"] = round(entry["ipv4"] * 1_000_000 / addresses, 3) if addresses else None
+            out.append(entry)
+        out.sort(key=lambda e: (-(e["per_million"] or 0), -e["ipv4"], e["country"]))
+        for rank, entry in enumerate(out, 1):
+            entry["rank"] = rank
+        return out
+
+
+_COUNT_COLUMNS = ("day", "country", "asn", "kind", "audience_id", "operator", "value_count")
+
+
+def _add_counts(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Add a batch's counts to `abuse_count` (insert, or add to the row of the same key), straight
+    through the driver: the same upsert statement on SQLite and PostgreSQL."""
+    if not rows:
+        return
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    marks = ", ".join([mark] * len(_COUNT_COLUMNS))
+    sql = (
+        f"INSERT INTO abuse_count ({', '.join(_COUNT_COLUMNS)}) VALUES ({marks}) "
+        "ON CONFLICT (day, country, asn, kind, audience_id) DO UPDATE SET "
+        "value_count = abuse_count.value_count + excluded.value_count, operator = excluded.operator"
+    )
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(sql, [tuple(r[c] for c in _COUNT_COLUMNS) for r in rows])
+    finally:
+        cursor.close()
+
+
+# --- address space per country ------------------------------------------------------------------------
+
+_SPACE: dict[tuple[Any, ...], dict[str, int]] = {}
+
+
+def address_space(enricher: Enricher, data_dir: str | None = None, *, step_bits: int = 8) -> dict[str, int]:
+    """IPv4 addresses registered to each country, by the enricher's country sources, counted per
+    /24 (2^step_bits addresses; the RIRs delegate nothing smaller): each /24's first address asked
+    in one batch. About ten seconds for the whole space, so kept per data version in memory and in
+    `<data_dir>/routing/` ."""
+    key = (tuple(orjson.dumps(s) for s in enricher.sources() if s["answers"] == "country"), step_bits)
+    found = _SPACE.get(key)
+    if found is not None:
+        return found
+    path = None
+    if data_dir:
+        digest = hashlib.sha256(b"|".join(key[0]) + str(step_bits).encode()).hexdigest()[:16]
+        path = Path(data_dir) / "routing" / f"space-{step_bits}-{digest}.json"
+        if path.exists():
+            cached = json.loads(path.read_text())
+            if cached.get("key") == [k.decode() for k in key[0]]:
+                _SPACE[key] = cached["space"]
+                return _SPACE[key]
+    counts = np.zeros(len(COUNTRIES), dtype=np.int64)
+    per_block = 1 << step_bits
+    blocks = 1 << (32 - step_bits)
+    ntoa = socket.inet_ntoa
+    chunk = 1 << 20
+    for first in range(0, blocks, chunk):
+        numbers = (np.arange(first, min(first + chunk, blocks), dtype=np.uint64) << step_bits).astype(">u4")
+        raw = numbers.tobytes()
+        texts = [ntoa(raw[i : i + 4]) for i in range(0, len(raw), 4)]
+        got = enricher.enrich_ips(texts).country
+        counts += np.bincount(got, minlength=len(COUNTRIES)) * per_block
+    space = {str(COUNTRIES[i]): int(n) for i, n in enumerate(counts.tolist()) if i and n}
+    _SPACE[key] = space
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": [k.decode() for k in key[0]], "space": space}))
+        tmp.replace(path)
+    return space
