@@ -36,12 +36,17 @@ __all__ = ["install"]
 
 def install(app: FastAPI, accord: Accord) -> None:
     """Mount the UI on the HTTP face: its routers, its error pages, its headers (outermost)."""
-    from accord.ui import auth, imports, search, static_files
+    from accord.ui import admin, auth, imports, search, static_files
     from accord.ui.render import build_state, install_errors
     from accord.ui.security import UIHeaders
 
     app.state.ui = build_state(accord)
     for router in (static_files.root, static_files.router, auth.router, search.router, imports.router):
         app.include_router(router)
+    app.include_router(admin.router)
+    from accord.ui import dashboard, editing
+
+    app.include_router(dashboard.router)
+    app.include_router(editing.router)
     install_errors(app)
     app.add_middleware(UIHeaders, max_body_bytes=accord.settings.max_body_bytes)

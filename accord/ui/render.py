@@ -54,9 +54,12 @@ class NavItem:
 
 # The main navigation; a new area appends its entry (shown to viewers with `needs`, if set).
 NAV: list[NavItem] = [
+    NavItem(UI_PREFIX + "/", N_("Dashboard"), "dashboard"),
     NavItem(UI_PREFIX + "/search", N_("Search"), "search"),
     NavItem(UI_PREFIX + "/lookup", N_("Check values"), "lookup"),
     NavItem(UI_PREFIX + "/imports", N_("Upload"), "imports", Permission.INTEL_WRITE),
+    NavItem(UI_PREFIX + "/new", N_("Create"), "create", Permission.INTEL_WRITE),
+    NavItem(UI_PREFIX + "/admin/members", N_("Administration"), "admin", Permission.MEMBERS_ADMIN),
 ]
 
 
@@ -69,6 +72,7 @@ class UIState:
     csrf_key: bytes
     static_versions: dict[str, str]
     progress: dict[int, list[int]] = field(default_factory=dict)  # running uploads: job -> [done, total]
+    dashboard_cache: dict[tuple[Any, ...], tuple[float, Any]] = field(default_factory=dict)  # per viewer
 
 
 def ui_state(request: Request) -> UIState:

@@ -12,7 +12,9 @@ from fastapi.responses import Response
 from accord.errors import InvalidInput, NotFound
 from accord.intel.query import ListFilter
 from accord.intel.tlp import LEVEL_OF_ID, TLP
-from accord.ui.render import page, redirect, ui_router
+from accord.members.model import Permission
+from accord.ui.editing import may_change
+from accord.ui.render import page, ui_router
 from accord.web.api import POLICY, AppDep, MemberDep, _timestamp, list_filter
 
 router = ui_router()
@@ -28,12 +30,6 @@ PAGE_SIZE = 50
 MAX_QUERY = 500
 RELATIONSHIPS_SHOWN = 200
 NAMES_LOOKED_UP = 50
-
-
-@router.get("/", openapi_extra=POLICY)
-def home(viewer: MemberDep) -> Response:
-    """Until there is a dashboard, the start page is the search."""
-    return redirect("/ui/search")
 
 
 @router.get("/search", openapi_extra=POLICY)
@@ -119,6 +115,8 @@ def object_page(
             for ref in obj.get("object_marking_refs", [])
         ],
         "version": version,
+        "can_change": may_change(viewer, versions[-1]),  # edit, share, revoke (ui/editing.py)
+        "can_write": viewer.can(Permission.INTEL_WRITE),
     }
     return page(request, "object.html", data, extra=extra, section="search")
 

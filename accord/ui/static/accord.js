@@ -31,3 +31,28 @@
 
   window.setTimeout(poll, 300);
 })();
+
+// The TLP picker (create and share forms): show only the audiences the chosen level allows (its
+// radio button's data-audiences) and disable the others, so what is sent is what is shown. The
+// server refuses a mismatch anyway; without this script every list is shown.
+(function () {
+  const radios = document.querySelectorAll(".tlp-picker input[name=tlp]");
+  if (!radios.length) {
+    return;
+  }
+
+  function update() {
+    const chosen = document.querySelector(".tlp-picker input[name=tlp]:checked");
+    const allowed = chosen ? (chosen.getAttribute("data-audiences") || "").split(" ") : [];
+    document.querySelectorAll("fieldset[data-audience]").forEach(function (box) {
+      const shown = allowed.indexOf(box.getAttribute("data-audience")) >= 0;
+      box.hidden = !shown;
+      box.disabled = !shown;
+    });
+  }
+
+  radios.forEach(function (radio) {
+    radio.addEventListener("change", update);
+  });
+  update();
+})();
