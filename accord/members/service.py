@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
 from sqlalchemy import Connection, delete, insert, or_, select, update
 
 from accord import audit
@@ -24,7 +25,19 @@ from accord.intel.timestamps import now_micros
 from accord.members.auth import NewToken, hash_password, new_token_secret
 from accord.members.model import ALL_SCOPES, Permission, Role, Sector, Viewer, parse_collections, parse_scopes
 
-LANGUAGES = ("en", "fr", "es", "ar", "zh", "ru", "pt")
+LANGUAGES = ("en", "fr", "es", "ar", "zh", "ru", "pt")  # the seven the UI ships catalogues for
+
+
+def is_language(code: str) -> bool:
+    """A language tag CLDR knows ("de", "pt-BR", "zh-Hans"): a user may prefer any of them; the UI
+    shows the nearest catalogue it has, so a new catalogue needs no change here."""
+    try:
+        Locale.parse(code.replace("-", "_"))
+    except (ValueError, TypeError, UnknownLocaleError):
+        return False
+    return True
+
+
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 
 
@@ -192,9 +205,9 @@ class Members:
             raise Forbidden("only platform administrators may make platform administrators")
         email = normalise_email(email)
         role_value = _role(role)
-        if language not in LANGUAGES:
+        if not is_language(language):
             raise InvalidInput(
-                f"unsupported language {language!r} (one of {', '.join(LANGUAGES)})", field="language"
+                f"not a language tag: {language!r} (for example {', '.join(LANGUAGES)})", field="language"
             )
         self.get_org(conn, org_id)
         existing = conn.execute(select(user.c.id).where(user.c.email == email)).scalar()

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from accord.errors import InvalidInput
+from accord.members.model import OPERATOR
 from accord.ui import catalogues
 from accord.ui.i18n import LOCALE_DIR, Languages
 
@@ -83,3 +86,15 @@ def test_an_eighth_language_is_one_catalogue(tmp_path: Path, monkeypatch: pytest
     languages = Languages(locale)
     assert languages.negotiate("de-AT, en;q=0.5").gettext("Log in") == "[de] Log in"
     assert languages.by_id["de"].name == "Deutsch"
+
+
+@pytest.mark.store
+def test_a_user_may_prefer_any_language_cldr_knows_not_only_the_seven_catalogues(alliance: Any) -> None:
+    """Adding an eighth catalogue needs no code change: users may already prefer it."""
+    org = alliance.org("CERT-DE", country="DE")
+    members = alliance.app.members
+    with alliance.app.db.write() as conn:
+        members.add_user(conn, OPERATOR, "de@cert.example", org, "analyst", language="de")
+        with pytest.raises(InvalidInput, match="not a language tag") as refused:
+            members.add_user(conn, OPERATOR, "x@cert.example", org, "analyst", language="klingon")
+    assert refused.value.where == {"field": "language"}
