@@ -50,6 +50,12 @@ class NavItem:
     label: str  # marked with N_, translated when shown
     section: str
     needs: Permission | None = None
+    platform: bool = False  # shown (also) to platform administrators without `needs`
+
+    def shown_to(self, viewer: Viewer) -> bool:
+        if self.needs is None or viewer.can(self.needs):
+            return not (self.platform and self.needs is not None)
+        return self.platform and viewer.can_administer_platform
 
 
 # The main navigation; a new area appends its entry (shown to viewers with `needs`, if set).
@@ -60,6 +66,10 @@ NAV: list[NavItem] = [
     NavItem(UI_PREFIX + "/imports", N_("Upload"), "imports", Permission.INTEL_WRITE),
     NavItem(UI_PREFIX + "/new", N_("Create"), "create", Permission.INTEL_WRITE),
     NavItem(UI_PREFIX + "/admin/members", N_("Administration"), "admin", Permission.MEMBERS_ADMIN),
+    # A platform administrator who does not administer their own organisation: the platform pages.
+    NavItem(
+        UI_PREFIX + "/admin/orgs", N_("Administration"), "admin", Permission.MEMBERS_ADMIN, platform=True
+    ),
 ]
 
 
@@ -163,7 +173,7 @@ def frame(request: Request, section: str = "") -> Frame:
         csrf=csrf_token(request),
         here=here,
         section=section,
-        nav=[n for n in NAV if signed_in and (n.needs is None or signed_in.can(n.needs))],
+        nav=[n for n in NAV if signed_in and n.shown_to(signed_in)],
         static_versions=state.static_versions,
     )
 

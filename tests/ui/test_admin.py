@@ -70,6 +70,14 @@ def test_analysts_and_readers_find_no_administration(world: World) -> None:
     assert 'href="/ui/admin/members"' in boss.get("/ui/search").text
     for path in PLATFORM_PAGES:
         assert boss.get(path).status_code == 404
+    assert 'href="/ui/admin/orgs"' not in boss.get("/ui/search").text
+
+
+def test_a_platform_administrator_who_is_an_analyst_finds_the_platform_pages(world: World) -> None:
+    root = signed_in(world, "root@police.example")
+    nav = root.get("/ui/search").text
+    assert 'href="/ui/admin/orgs"' in nav and 'href="/ui/admin/members"' not in nav
+    assert root.get("/ui/admin/orgs").status_code == 200
 
 
 def test_every_form_needs_the_anti_forgery_token(world: World) -> None:
