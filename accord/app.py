@@ -16,9 +16,9 @@ from sqlalchemy import func, select, update
 
 from accord import audit, jobs
 from accord.db import Database
-from accord.db.schema import membership, observable, sharing_group, stix_object, user
+from accord.db.schema import contact_point, membership, observable, sharing_group, stix_object, user
 from accord.db.schema import warninglist as warninglist_table
-from accord.errors import BatchRefused, InvalidInput, NotFound, Problem
+from accord.errors import BatchRefused, Forbidden, InvalidInput, NotFound, Problem
 from accord.ingest import ImportOptions, org_namespace, run
 from accord.intel import loginput, overlaps, query, sightings, trends
 from accord.intel.matcher import Matcher
@@ -34,6 +34,7 @@ from accord.members.service import Members
 from accord.policy import NO_SHARE, Policy, Share, audience_share, check_share
 from accord.routing import contacts as contacts_mod
 from accord.routing import rules as rules_mod
+from accord.routing.delivery import Deliverer, requeue, webhook_secret
 from accord.routing.service import Routing
 from accord.settings import Settings
 
@@ -592,7 +593,12 @@ class Accord:
         """The routing service (its enricher is built on first use and kept)."""
         found: Routing | None = self.__dict__.get("_routing")
         if found is None:
-            found = self.__dict__["_routing"] = Routing(self.db, self.policy, data_dir=self.settings.data_dir)
+            found = self.__dict__["_routing"] = Routing(
+                self.db,
+                self.policy,
+                data_dir=self.settings.data_dir,
+                interval_seconds=self.settings.notify_interval_seconds,
+            )
         return found
 
     def route_new_objects(self) -> dict[str, Any]:
@@ -679,6 +685,49 @@ class Accord:
         self, viewer: Viewer, *, country: str | None = None, status: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
         return self.routing.notifications(viewer, country=country, status=status, limit=limit)
+
+    # --- delivery of notifications (accord/routing/delivery.py) ----------------------------------------
+
+    @property
+    def delivery(self) -> Deliverer:
+        found: Deliverer | None = self.__dict__.get("_delivery")
+        if found is None:
+            found = self.__dict__["_delivery"] = Deliverer(self.db, self.policy, self.settings)
+        return found
+
+    def deliver_notifications(self, *, now_us: int | None = None, flush: bool = False) -> dict[str, Any]:
+        """Send the notifications that are due (with `flush`, every queued one): e-mail, webhooks,
+        TAXII collections. Failures are recorded and retried, never raised."""
+        return self.delivery.run(now_us=now_us, flush=flush)
+
+    def retry_notification(self, viewer: Viewer, notification_id: int) -> dict[str, Any]:
+        """Queue a failed or cancelled notification again (the operator's and platform admins')."""
+        if not viewer.can_administer_platform:
+            raise Forbidden("only the operator and platform administrators retry notifications")
+        with self.db.write() as conn:
+            ids = requeue(conn, notification_id, now_micros())
+            audit.record(
+                conn, self.audit_key, actor=viewer.actor(), source=viewer.source, action="notification.retry",
+                target=str(notification_id), detail={"rows": ids},
+            )  # fmt: skip
+        return {"requeued": ids}
+
+    def webhook_secret(self, viewer: Viewer, contact_id: int) -> dict[str, Any]:
+        """The secret a contact's webhook receiver checks `X-Accord-Signature` with: for those who
+        manage the contact point."""
+        with self.db.read() as conn:
+            found = contacts_mod.get(conn, viewer, contact_id)
+            owner = conn.execute(
+                select(contact_point.c.org_id).where(contact_point.c.id == contact_id)
+            ).scalar_one()
+        if not contacts_mod.may_manage(viewer, owner):
+            raise Forbidden("only the operator and the organisation's admins see a contact's webhook secret")
+        return {
+            "contact": found["name"],
+            "channel": found["channel"],
+            "secret": webhook_secret(self.delivery.webhook_key, contact_id),
+            "signature": "X-Accord-Signature: sha256=<hex HMAC-SHA256 of the raw request body>",
+        }
 
 
 def _ip_keys(kind: str, value: str) -> tuple[bytes | None, bytes | None]:

@@ -672,14 +672,15 @@ def feed_run(ctx: click.Context, name: str | None) -> None:
 @click.pass_context
 @friendly
 def worker(ctx: click.Context, once: bool) -> None:
-    """Pull due feeds, run queued jobs, sync due peers and route what was stored, until stopped."""
+    """Pull due feeds, run queued jobs, sync due peers, route what was stored and deliver due
+    notifications, until stopped."""
     import time
 
     from accord.federation import service as federation
     from accord.feeds import service
 
     app = _accord(ctx)
-    ran = synced = 0
+    ran = synced = sent = 0
     try:
         while True:
             ran += service.work(app, once=True)
@@ -688,12 +689,17 @@ def worker(ctx: click.Context, once: bool) -> None:
                 if report.status != "ok":
                     click.echo(f"peer {report.peer}: {report.status}: {report.error}", err=True)
             app.route_new_objects()  # notifications for whatever was stored since the last run
+            delivered = app.deliver_notifications()  # and those whose interval (or back-off) is over
+            sent += delivered["sent"]
+            for failure in delivered["errors"]:
+                click.echo(f"notification {failure['ticket']} to {failure['recipient']}: {failure['error']}",
+                           err=True)  # fmt: skip
             if once:
                 break
             time.sleep(app.settings.worker_poll_seconds)
     except KeyboardInterrupt:
         return
-    click.echo(f"{ran} job(s) run, {synced} peer sync(s)")
+    click.echo(f"{ran} job(s) run, {synced} peer sync(s), {sent} notification(s) sent")
 
 
 # --- federation --------------------------------------------------------------------------------------

@@ -46,6 +46,31 @@ class Settings:
     audit_key: str = _setting(
         "", "Audit-log MAC key in hex (default: <data_dir>/audit.key, made at first use)."
     )
+    notify_interval_seconds: int = _setting(
+        3600, "Routed values are batched per recipient over intervals this long, then delivered."
+    )
+    smtp_host: str = _setting("", "SMTP server notifications are mailed through (empty: e-mail waits).")
+    smtp_port: int = _setting(25, "Its port (STARTTLS is used when offered; implicit TLS is not).")
+    smtp_user: str = _setting("", "SMTP user name (empty: no AUTH); never sent without TLS.")
+    smtp_password: str = _setting("", "SMTP password for ACCORD_SMTP_USER.")
+    smtp_starttls: str = _setting(
+        "auto", "auto: STARTTLS when the server offers it; required: refuse to mail without; off: never."
+    )
+    smtp_ca_file: str = _setting("", "PEM file of CAs trusted for STARTTLS (default: the system's).")
+    smtp_from: str = _setting("accord@localhost", "Sender address of notifications (and X-ARF contact).")
+    smtp_timeout_seconds: int = _setting(30, "Network timeout of one SMTP conversation step, in seconds.")
+    webhook_secret: str = _setting(
+        "", "Key (hex) webhook contacts' signing secrets are derived from (default <data_dir>/webhook.key)."
+    )
+    webhook_timeout_seconds: int = _setting(30, "Network timeout of a webhook delivery, in seconds.")
+    delivery_max_attempts: int = _setting(8, "Attempts per notification before it is marked failed.")
+    delivery_backoff_seconds: int = _setting(
+        60, "Wait before the first retry; doubled after every failed attempt."
+    )
+    delivery_backoff_max_seconds: int = _setting(21600, "Longest wait between two attempts.")
+    delivery_claim_seconds: int = _setting(
+        600, "A notification claimed for sending longer ago than this is sent again (its worker died)."
+    )
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -60,9 +85,21 @@ class Settings:
             "feed_max_bytes",
             "feed_timeout_seconds",
             "worker_poll_seconds",
+            "notify_interval_seconds",
+            "smtp_port",
+            "smtp_timeout_seconds",
+            "webhook_timeout_seconds",
+            "delivery_max_attempts",
+            "delivery_backoff_seconds",
+            "delivery_backoff_max_seconds",
+            "delivery_claim_seconds",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"setting ACCORD_{name.upper()} must be positive")
+        if self.smtp_starttls not in ("auto", "required", "off"):
+            raise ValueError(
+                f"ACCORD_SMTP_STARTTLS must be auto, required or off, not {self.smtp_starttls!r}"
+            )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:

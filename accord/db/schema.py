@@ -501,3 +501,16 @@ notification = Table(
     Index("ix_notification_due", "status", "next_attempt_us"),
     Index("ix_notification_interval", "interval_us"),
 )
+
+notification_object = Table(
+    "notification_object",
+    metadata,
+    # The TAXII channel's deliveries: the objects notified to a contact point whose channel is
+    # `taxii`, by STIX id (so a newer version of a notified object stays in view). Its members read
+    # them in the contact's own collection (accord.taxii.collections, kind `notified`), always ANDed
+    # with the policy's clause for the reader.
+    Column("contact_id", Integer, ForeignKey("contact_point.id", ondelete="CASCADE"), primary_key=True),
+    Column("stix_id", String(300), primary_key=True),
+    Column("notification_id", BigInteger, nullable=False),  # the first notification that carried it
+    Column("added_us", BigInteger, nullable=False),
+)

@@ -49,6 +49,7 @@ __all__ = [
     "refusal_reason",
     "system_resolver",
     "vet_url",
+    "vetted_client",
 ]
 
 Address = IPv4Address | IPv6Address
@@ -370,6 +371,23 @@ class _VettingTransport(httpx.HTTPTransport):
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context, network_backend=backend, max_connections=4, retries=0
         )
+
+
+def vetted_client(
+    *,
+    allow_networks: Sequence[str] = (),
+    timeout: float = 60.0,
+    resolver: Resolver | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> httpx.Client:
+    """An httpx client whose every connection goes through the vetting backend, for other requests
+    to member-supplied URLs (webhooks). It follows no redirects; vet the URL with `vet_url` first."""
+    context = ssl_context if ssl_context is not None else httpx.create_ssl_context()
+    backend = _VettingBackend(resolver or system_resolver, parse_networks(allow_networks))
+    transport = _VettingTransport(backend, context)
+    return httpx.Client(
+        transport=transport, trust_env=False, timeout=httpx.Timeout(timeout), follow_redirects=False
+    )
 
 
 def _header(response: httpx.Response, name: str) -> str | None:

@@ -2,9 +2,10 @@
 
 Mounted beside `accord.web.api` (`app.include_router(accord.routing.api.router)`). Thin like it: each
 route parses the request and calls the `Accord` façade. Access (`openapi_extra["x-access"]`):
-directory and rules are "members" (authorised in `contacts` / `rules`: the operator and platform
-administrators for every entry, org-admins for their organisation's); notifications and the country
-view are "policy" (counted and listed only through the policy).
+directory, rules, webhook secrets and retries are "members" (authorised in `contacts` / `rules` /
+the façade: the operator and platform administrators for every entry, org-admins for their
+organisation's); notifications (with their delivery record: status, attempts, ticket, last error)
+and the country view are "policy" (counted and listed only through the policy).
 """
 
 from __future__ import annotations
@@ -109,6 +110,13 @@ def get_contact(contact_id: int, viewer: MemberDep, app: AppDep) -> dict[str, An
     return app.contact(viewer, contact_id)
 
 
+@router.get("/contacts/{contact_id}/webhook-secret", openapi_extra=MEMBERS)
+def contact_webhook_secret(contact_id: int, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    """The secret the contact's webhook receiver checks `X-Accord-Signature` with (HMAC-SHA256 of
+    the raw body): for the operator and the organisation's admins."""
+    return app.webhook_secret(viewer, contact_id)
+
+
 @router.patch("/contacts/{contact_id}", openapi_extra=MEMBERS)
 def update_contact(contact_id: int, body: ContactPatch, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
     return app.update_contact(viewer, contact_id, body.model_dump(exclude_unset=True))
@@ -174,6 +182,13 @@ def list_notifications(
     return JSONBytes(
         {"notifications": app.notifications(viewer, country=country, status=status, limit=limit)}
     )
+
+
+@router.post("/routing/notifications/{notification_id}/retry", openapi_extra=MEMBERS)
+def retry_notification(notification_id: int, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    """Queue a failed or cancelled notification again, with its ticket (operator and platform
+    administrators)."""
+    return app.retry_notification(viewer, notification_id)
 
 
 @router.get("/countries", openapi_extra=POLICY, response_class=JSONBytes)

@@ -258,6 +258,28 @@ def contact_remove(ctx: click.Context, name: str, as_email: str | None, org_name
     run()
 
 
+@contact.command("secret")
+@click.argument("name")
+@_AS
+@_ORG
+@click.pass_context
+def contact_secret(ctx: click.Context, name: str, as_email: str | None, org_name: str | None) -> None:
+    """Print the secret NAME's webhook receiver checks X-Accord-Signature with (alone on stdout)."""
+
+    @_friendly
+    def run() -> None:
+        from accord.routing.contacts import contact_id
+
+        app = _app(ctx)
+        with app.db.read() as conn:
+            cid = contact_id(conn, name)
+        found = app.webhook_secret(_viewer(app, as_email, org_name), cid)
+        click.echo(f"{found['signature']}; secret of {found['contact']}:", err=True)
+        click.echo(found["secret"])
+
+    run()
+
+
 @click.group("route")
 def route() -> None:
     """Route abused infrastructure to those who can act on it: rules, the batch job, the views."""
@@ -272,6 +294,36 @@ def route_run(ctx: click.Context, batch: int) -> None:
     @_friendly
     def run() -> None:
         _echo_json(_app(ctx).routing.route_new(batch_objects=batch))
+
+    run()
+
+
+@route.command("deliver")
+@click.option("--flush", is_flag=True, help="Send every queued notification now, due or not.")
+@click.pass_context
+def route_deliver(ctx: click.Context, flush: bool) -> None:
+    """Send the notifications that are due (the worker does this after routing), as JSON: how many
+    were sent, failed (retried later) or given up, and why."""
+
+    @_friendly
+    def run() -> None:
+        _echo_json(_app(ctx).deliver_notifications(flush=flush))
+
+    run()
+
+
+@route.command("retry")
+@click.argument("notification_id", type=int)
+@click.pass_context
+def route_retry(ctx: click.Context, notification_id: int) -> None:
+    """Queue a failed or cancelled notification again (with its ticket), attempts from 0."""
+
+    @_friendly
+    def run() -> None:
+        from accord.members.model import OPERATOR
+
+        done = _app(ctx).retry_notification(OPERATOR, notification_id)
+        click.echo(f"{len(done['requeued'])} notification row(s) queued again")
 
     run()
 

@@ -19,13 +19,13 @@ Row shape (table `notification`), one row per recipient, interval and routing ba
 - `created_us`, `updated_us`, `sent_us`, `ticket`, `last_error`: bookkeeping for delivery and the
   record of what was sent.
 
-For delivery (the next step, not built here): claim `queued` rows with `next_attempt_us <= now` by a
-conditional update (`status='queued'` -> `sending`), send all rows of one (recipient, interval)
-together in the contact's channel, format and first language (PGP-encrypted where the contact has a
-key), then mark them `sent` with the ticket, or back to `queued` with `attempts + 1`, a later
-`next_attempt_us` and `last_error`. Re-check each item's object through the policy
-(`engine.visible_triples` with `engine.recipient_viewer`) at send time: objects may have been
-deleted or re-shared since routing. Items whose `object_pk` is gone are dropped.
+Delivery (`accord.routing.delivery`) claims due `queued` rows by a conditional update (`sending`,
+`next_attempt_us` becoming the claim's lease), sends all rows of one (recipient, interval, ticket)
+together in the contact's current channel, format and language (PGP-encrypted where the contact
+has a key), re-checking each item's object through the policy as the recipient, and marks them
+`sent` with the ticket, or back to `queued` with `attempts + 1`, a later `next_attempt_us` and
+`last_error` (`failed` when no attempts are left). A `sending` row whose lease has passed was
+abandoned by a dead worker and is claimed again.
 """
 
 from __future__ import annotations
@@ -145,6 +145,9 @@ def describe(row: Any, items: Iterable[Item], stix_ids: dict[int, str]) -> dict[
         "next_attempt": format_micros(row.next_attempt_us),
         "sent": format_micros(row.sent_us) if row.sent_us else None,
         "ticket": row.ticket,
+        "last_error": row.last_error,
+        "created": format_micros(row.created_us),
+        "updated": format_micros(row.updated_us),
         "count": len(shown),
         "items": [
             {"value": v, "kind": k, "country": c, "asn": a, "object": stix_ids.get(pk), "rule": rule}

@@ -9,7 +9,10 @@ collection is only a *view* (whose objects, addressed to whom). Kinds:
 - `group`: objects whose audience names a sharing group; read and written by member organisations
   (posting there addresses the group);
 - `inbox`: what other organisations addressed to one organisation (its audience names it or one of
-  its groups); read only by that organisation (or a peer representing it).
+  its groups); read only by that organisation (or a peer representing it);
+- `notified`: what routing delivered to one of an organisation's contact points whose channel is
+  `taxii` (`notification_object`, by STIX id); read only by that organisation. The inbox does not
+  cover it: routed objects are mostly community ones (TLP:CLEAR/GREEN), addressed to no one.
 
 Ids are UUIDv5 of (node name, kind, key), so they are the same across restarts and processes and
 token collection limits (`api_token.collections`) can name them.
@@ -24,7 +27,16 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, select, union_all
 
-from accord.db.schema import audience_group, audience_org, group_member, org, sharing_group, stix_object
+from accord.db.schema import (
+    audience_group,
+    audience_org,
+    contact_point,
+    group_member,
+    notification_object,
+    org,
+    sharing_group,
+    stix_object,
+)
 from accord.errors import NotFound
 from accord.members.model import Permission, Viewer
 from accord.taxii.errors import STIX_MEDIA
@@ -34,6 +46,7 @@ COMMUNITY = "community"
 ORG = "org"
 GROUP = "group"
 INBOX = "inbox"
+NOTIFIED = "notified"
 
 
 @lru_cache(maxsize=65536)
@@ -50,7 +63,7 @@ def community_id(node_name: str) -> str:
 class Collection:
     id: str
     kind: str
-    key: int | None  # the organisation or group it is cut for (None: community)
+    key: int | None  # the organisation, group or contact point it is cut for (None: community)
     title: str
     description: str
     alias: str
@@ -76,6 +89,11 @@ class Collection:
         if self.kind == GROUP:
             named = select(audience_group.c.audience_id).where(audience_group.c.group_id == self.key)
             return stix_object.c.audience_id.in_(named)
+        if self.kind == NOTIFIED:
+            notified = select(notification_object.c.stix_id).where(
+                notification_object.c.contact_id == self.key
+            )
+            return stix_object.c.stix_id.in_(notified)
         if self.kind == INBOX:
             addressed = union_all(
                 select(audience_org.c.audience_id).where(audience_org.c.org_id == self.key),
@@ -194,6 +212,25 @@ def _member_collections(conn: Connection, node_name: str, viewer: Viewer) -> lis
             )
             for o in hosted
             if o.id in acting
+        ]
+        contacts = conn.execute(
+            select(contact_point.c.id, contact_point.c.name)
+            .where(contact_point.c.channel == "taxii", contact_point.c.org_id.in_(sorted(acting)))
+            .order_by(contact_point.c.name)
+        ).all()
+        out += [
+            Collection(
+                id=collection_id(node_name, NOTIFIED, str(c.id)),
+                kind=NOTIFIED,
+                key=c.id,
+                title=f"Notifications for {c.name}",
+                description=f"Abused infrastructure routed to the contact point {c.name}, as far as you "
+                "may see it.",
+                alias=f"notified/{c.name}",
+                can_read=True,
+                can_write=False,
+            )
+            for c in contacts
         ]
     return out
 
