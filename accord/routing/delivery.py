@@ -450,6 +450,8 @@ class Deliverer:
                 due,
             )
             ids = sorted(conn.execute(select(notification.c.id).where(group)).scalars())
+            if not ids:  # another worker claimed the group between the two reads: look again
+                return True, None
             ticket = first.ticket or ticket_for(first.interval_us, ids[0])
             lease = now + s.delivery_claim_seconds * 1_000_000 + secrets.randbelow(1_000_000)
             conn.execute(
