@@ -1,9 +1,9 @@
 """The routing engine: which recipients get which of a batch of stored values.
 
 One batch is a range of stored objects (`stix_object.pk` in (after, upto]). Its IP, domain and URL
-values are read with their objects (never warninglisted values, never TLP:RED, never revoked
-objects), enriched in bulk (`Enricher.enrich_ips` for addresses, `enrich_many` for names), matched
-against the contact directory and the rules, and gated by the policy:
+values are read with their objects in one query (never warninglisted values, never TLP:RED, never
+revoked objects), enriched in bulk (`Enricher.enrich_ips` for addresses, `enrich_names` for domains
+and URLs), matched against the contact directory and the rules, and gated by the policy:
 
 1. **Contacts** (`Directory`): per contact kind, the contact points whose constituency covers the
    value: by country (the address's registered country, or a ccTLD's), AS number, network (the most
@@ -15,26 +15,40 @@ against the contact directory and the rules, and gated by the policy:
    rule's organisation's own contacts (an organisation's rule) and to the named sectors.
 3. **Policy**: a recipient is an organisation (or a contact outside the alliance) and receives only
    values of objects the policy lets that organisation see. Its `Viewer` (`recipient_viewer`) is
-   asked `policy.visible` once per batch over the batch's distinct (audience, source_ref,
-   target_ref) triples: those are the only columns of a row `visible` reads, so the answer is the
+   asked `policy.visible` once per run over the distinct (audience, source_ref, target_ref) triples
+   of the batches: those are the only columns of a row `visible` reads, so the answer is the
    policy's own for every row. RED objects carry users audiences, which no recipient is in.
 
-Work is done per distinct combination (country, AS, contacts, automatic mailbox, rules passed,
-audience), not per value: a batch of 100,000 addresses has a few thousand such combinations.
+Why it is fast: values are columns (numpy arrays), never a Python object each. Contacts and rules
+are decided once per distinct combination (country, contacts of the AS, rules passed, automatic
+mailbox or not, network and domain contacts) — a few hundred per batch — and spread back to the
+values with `np.repeat`; the policy's verdicts form a small (organisation x triple) table read with
+one fancy index; a stable sort by recipient keeps each recipient's values in pk order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
-from operator import itemgetter
-from typing import Any
+from itertools import compress
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import orjson
-from sqlalchemy import Connection, Integer, String, cast, literal, null, or_, select, union_all
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 
 from accord.db.schema import audience, contact_point, contact_scope, observable, org, stix_object
 from accord.intel.observables import normalise_row, parent_domains
@@ -44,17 +58,16 @@ from accord.policy import Policy
 from accord.routing.contacts import KINDS
 from accord.routing.countries import COUNTRIES, COUNTRY_INDEX
 from accord.routing.enrich import NONE, Enricher
-from accord.routing.model import Addresses, address_number
+from accord.routing.model import Addresses
 from accord.routing.ranges import RangeTable
 from accord.routing.rules import KIND_VALUES, Rule, confidence_of, severity_of
 
 __all__ = [
-    "Batch", "Directory", "Recipient", "Routed", "Router", "pk_bounds", "read_batch", "recipient_viewer",
-    "visible_triples",
+    "Batch", "Directory", "Recipient", "Routed", "Router", "group_rows", "pk_bounds", "read_batch",
+    "recipient_viewer", "visible_triples",
 ]  # fmt: skip
 
 DAY_US = 86_400_000_000
-_V4_MAPPED = 0xFFFF << 32  # IPv4 addresses as IPv4-mapped IPv6 numbers, as the store keys them
 _NO = -1
 
 
@@ -182,33 +195,47 @@ class Directory:
 
 # --- a batch read from the store ------------------------------------------------------------------------
 
+I64 = npt.NDArray[np.int64]
+Triple = tuple[int, str | None, str | None]  # (audience, source_ref, target_ref): what `visible` reads
+
 
 @dataclass
 class Batch:
-    """The routable values of a range of stored objects, as columns in pk order."""
+    """The routable values of a range of stored objects, as columns in pk order. The optional
+    columns are read only when the directory or the rules look at them (`Router.needs`)."""
 
-    pk: list[int] = field(default_factory=list)
-    kind: list[str] = field(default_factory=list)
-    value: list[str] = field(default_factory=list)
-    ip_lo: list[bytes | None] = field(default_factory=list)
-    type: list[str] = field(default_factory=list)
-    tlp: list[str | None] = field(default_factory=list)
-    audience: list[int] = field(default_factory=list)
-    source_ref: list[str | None] = field(default_factory=list)
-    target_ref: list[str | None] = field(default_factory=list)
-    added_us: list[int] = field(default_factory=list)
-    content: list[str] | None = None  # the objects' JSON, when a rule needs it
+    pk: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    kind: npt.NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, np.int8))  # in KIND_VALUES
+    value: Sequence[str] = ()
+    audience: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    source_ref: Sequence[str | None] = ()
+    target_ref: Sequence[str | None] = ()
+    added_us: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    ip_lo: Sequence[bytes | None] | None = None  # when the directory has networks
+    type: Sequence[str] | None = None  # when a rule matches STIX types
+    tlp: Sequence[str | None] | None = None  # when a rule matches TLP levels
+    content: Sequence[str | None] | None = None  # when a rule needs severity or confidence: the
+    # object's JSON where it mentions either (None elsewhere: it states neither)
 
     def __len__(self) -> int:
         return len(self.value)
 
 
-_OPTIONAL = {
-    "ip_lo": observable.c.ip_lo,
-    "type": stix_object.c.type,
-    "tlp": stix_object.c.tlp,
-    "content": stix_object.c.content,
-}
+_OPTIONAL = ("ip_lo", "type", "tlp", "content")
+_MENTIONS = ("severity", "confidence")  # every object that `severity_of` or `confidence_of` reads has one
+
+
+def _mentioning(conn: Connection) -> Any:
+    """The object's JSON where it contains "severity" or "confidence", else NULL: most objects state
+    neither, and reading and parsing every object's JSON would cost more than the rest of routing.
+    Case-sensitive substring tests, the quickest each engine has: GLOB (SQLite), strpos (PostgreSQL)."""
+    content = stix_object.c.content
+    found: list[Any]
+    if conn.dialect.name == "sqlite":
+        found = [content.op("GLOB")(f"*{word}*") for word in _MENTIONS]
+    else:
+        found = [func.strpos(content, word) > 0 for word in _MENTIONS]
+    return case((or_(*found), content), else_=null())
 
 
 def read_batch(
@@ -218,13 +245,21 @@ def read_batch(
     warninglisted, of unrevoked objects that are not TLP:RED. `needs` names the optional columns
     to read (ip_lo, type, tlp, content): what the directory and the rules look at.
 
-    Read through the driver's own cursor, in the caller's transaction: at hundreds of thousands of
-    rows a batch, building a SQLAlchemy row per value costs as much as the query."""
-    optional = [name for name in _OPTIONAL if name in needs]
+    One query through the driver's own cursor, in the caller's transaction: at hundreds of thousands
+    of rows a batch, building a SQLAlchemy row per value costs as much as the query. The kind comes
+    as its index in KIND_VALUES (small integers are shared objects; strings are not)."""
+    optional = {
+        "ip_lo": observable.c.ip_lo,
+        "type": stix_object.c.type,
+        "tlp": stix_object.c.tlp,
+        "content": _mentioning(conn),
+    }
+    names = [name for name in _OPTIONAL if name in needs]
+    kind = case({k: i for i, k in enumerate(KIND_VALUES)}, value=observable.c.kind, else_=-1)
     columns = [
-        observable.c.object_pk, observable.c.kind, observable.c.value, stix_object.c.audience_id,
+        observable.c.object_pk, kind, observable.c.value, stix_object.c.audience_id,
         stix_object.c.source_ref, stix_object.c.target_ref, stix_object.c.date_added_us,
-        *(_OPTIONAL[name] for name in optional),
+        *(optional[name] for name in names),
     ]  # fmt: skip
     query = (
         select(*columns)
@@ -232,6 +267,10 @@ def read_batch(
         .where(
             observable.c.object_pk > after_pk,
             observable.c.object_pk <= upto_pk,
+            # The same range on the objects' side: without it PostgreSQL's merge join walks the
+            # objects' primary key from the first object, for every batch.
+            stix_object.c.pk > after_pk,
+            stix_object.c.pk <= upto_pk,
             observable.c.kind.in_(KIND_VALUES),
             observable.c.warninglist.is_(None),
             stix_object.c.revoked.is_(False),
@@ -243,24 +282,48 @@ def read_batch(
     params: Any = compiled.params
     if compiled.positiontup is not None:
         params = tuple(compiled.params[name] for name in compiled.positiontup)
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(str(compiled), params)
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    b = Batch()
-    n = len(rows)
-    if not n:
-        return b
-    cols = [list(col) for col in zip(*rows, strict=True)]
-    b.pk, b.kind, b.value, b.audience, b.source_ref, b.target_ref, b.added_us = cols[:7]
-    got = dict(zip(optional, cols[7:], strict=True))
-    b.ip_lo = got.get("ip_lo") or [None] * n
-    b.type = got.get("type") or [""] * n
-    b.tlp = got.get("tlp") or [None] * n
-    b.content = got.get("content")
+    raw: Any = conn.connection.dbapi_connection
+    # psycopg: binary results (integers arrive as integers, not text to parse).
+    cursor = raw.cursor(binary=True) if conn.dialect.name == "postgresql" else raw.cursor()
+    with gc_paused():  # a tuple per row: the cyclic collector's passes over them free nothing
+        try:
+            cursor.execute(str(compiled), params)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        if not rows:
+            return Batch()
+        cols = list(zip(*rows, strict=True))
+        del rows
+    b = Batch(
+        pk=np.array(cols[0], dtype=np.int64),
+        kind=np.array(cols[1], dtype=np.int8),
+        value=cols[2],
+        audience=np.array(cols[3], dtype=np.int64),
+        source_ref=cols[4],
+        target_ref=cols[5],
+        added_us=np.array(cols[6], dtype=np.int64),
+    )
+    for name, col in zip(names, cols[7:], strict=True):
+        setattr(b, name, col)
     return b
+
+
+def pk_bounds(conn: Connection, after_pk: int, objects: int) -> int | None:
+    """The pk that ends a batch of at most `objects` stored objects after `after_pk` (None: none):
+    the objects-th pk after it (OFFSET skips rows without returning them), or the last one."""
+    if objects < 1:
+        return None
+    after = stix_object.c.pk > after_pk
+    found = conn.execute(
+        select(stix_object.c.pk).where(after).order_by(stix_object.c.pk).limit(1).offset(objects - 1)
+    ).scalar()
+    if found is None:
+        found = conn.execute(select(func.max(stix_object.c.pk)).where(after)).scalar()
+    return int(found) if found is not None else None
+
+
+# --- the policy, per recipient organisation -------------------------------------------------------------
 
 
 # --- the policy, per recipient organisation -------------------------------------------------------------
@@ -303,23 +366,55 @@ def visible_triples(
 
 # --- routing ------------------------------------------------------------------------------------------------
 
+_PACKED = 1 << 62  # keys of several columns packed into one int64 while their product stays below
 
-def group_rows(columns: Sequence[npt.NDArray[Any]]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
-    """(group id per row, first row of each group) for rows keyed by several integer columns: one
-    1-D `np.unique` per column (sorting a 2-D array's rows is ten times slower)."""
-    key = np.zeros(len(columns[0]), np.int64)
+
+def group_rows(columns: Sequence[npt.NDArray[Any]]) -> tuple[I64, I64]:
+    """(group id per row, first row of each group) for rows keyed by several integer columns,
+    groups numbered in key order: the columns packed into one int64 (mixed radix, each column's own
+    range) and one `np.unique`; a column too wide to pack is renumbered first."""
+    n = len(columns[0])
+    key = np.zeros(n, np.int64)
+    span = 1
     for col in columns:
-        values, inverse = np.unique(col, return_inverse=True)
-        key = key * len(values) + inverse.reshape(-1)
-        _u, key = np.unique(key, return_inverse=True)  # keep the key small: renumber 0..groups-1
-        key = key.reshape(-1)
-    _u, first = np.unique(key, return_index=True)
-    return key, first
+        if not n:
+            break
+        lo, hi = int(col.min()), int(col.max())
+        width = hi - lo + 1
+        if span * width >= _PACKED:  # renumber what is packed so far, then this column, then go on
+            _u, key = np.unique(key, return_inverse=True)
+            span = int(key.max()) + 1
+            values, inverse = np.unique(col, return_inverse=True)
+            width, part = len(values), inverse.reshape(-1).astype(np.int64)
+        else:
+            part = col.astype(np.int64) - lo
+        key = key * width + part
+        span *= width
+    distinct, group = np.unique(key, return_inverse=True)  # no return_index: a quicker, unstable sort
+    group = group.reshape(-1).astype(np.int64)
+    first = np.full(len(distinct), n, np.int64)
+    np.minimum.at(first, group, np.arange(n, dtype=np.int64))
+    return group, first
+
+
+def first_seen(values: Sequence[str]) -> tuple[I64, npt.NDArray[np.bool_] | None]:
+    """Each value's first row in the batch (its id: an earlier first sight is a smaller id), and
+    which rows hold a value the batch has more than once (None: every value once). Dicts built
+    by C-level zips, no Python loop."""
+    n = len(values)
+    first = dict(zip(reversed(values), range(n - 1, -1, -1), strict=True))  # the first row wins
+    if len(first) == n:
+        return np.arange(n, dtype=np.int64), None
+    ids = np.fromiter(map(first.__getitem__, values), np.int64, n)
+    return ids, np.bincount(ids, minlength=n)[ids] > 1
 
 
 # A routed value, as the outbox stores it: [value, kind, country, asn, object_pk, rule]
 Item = tuple[Any, ...]
-_KIND_INDEX = {k: i for i, k in enumerate(KIND_VALUES)}
+_KIND_TEXT = np.array(KIND_VALUES, dtype=object)
+_COUNTRY_TEXT = np.array(COUNTRIES, dtype=object)
+_ADDRESS_KINDS = KIND_VALUES.index("ipv6") + 1  # kinds below this are addresses (ipv4, ipv6)
+_WORD = 62  # rules per int64 word of rule bits
 
 
 @dataclass
@@ -331,6 +426,28 @@ class Routed:
     counts: list[dict[str, Any]] = field(default_factory=list)  # abuse_count rows of this batch
     recipients: dict[str, Recipient] = field(default_factory=dict)
     items: dict[str, list[Item]] = field(default_factory=dict)
+
+
+class _Enriched(NamedTuple):
+    """A batch's enrichment, per value: country index, AS number, network (index into `networks`,
+    -1: none), host name (for domain-suffix contacts; None when the directory has none) and 16-byte
+    address key (for network contacts; None when the directory has none)."""
+
+    country: npt.NDArray[np.uint8]
+    asn: npt.NDArray[np.uint32]
+    network: I64
+    networks: list[tuple[str | None, str | None]]  # (operator, abuse mailbox)
+    host: list[str | None] | None
+    keys: npt.NDArray[np.bytes_] | None
+
+
+class _Triples(NamedTuple):
+    """The batch's distinct (audience, source_ref, target_ref) triples and each row's one."""
+
+    column: I64
+    triples: list[Triple]
+    audience: I64  # per triple
+    plain: npt.NDArray[np.bool_]  # per triple: no references (its visibility is its audience's)
 
 
 class Router:
@@ -349,11 +466,21 @@ class Router:
         self.policy = policy
         self.directory = directory
         self.rules = [r for r in rules if r.enabled]
+        self._rule_names = np.array([r.name for r in self.rules], dtype=object)
         # (operator, abuse mailbox) per network row: fixed for the enricher's life, so shareable.
         self._network_cache = network_cache if network_cache is not None else {}
-        self._combo_cache: dict[tuple[Any, ...], tuple[tuple[int, str], ...]] = {}
+        self._combo_cache: dict[tuple[int, ...], tuple[tuple[int, int], ...]] = {}
         self._automatic: dict[str, Recipient] = {}
-        self._visible: dict[tuple[int | None, tuple[int, str | None, str | None]], bool] = {}
+        self._visible: dict[tuple[int | None, Triple], bool] = {}
+        # Recipients are numbered: the directory's contacts first, then the batch's automatic mailboxes.
+        self._contacts = list(directory.contacts.values())
+        self._slot = {c.contact_id: i for i, c in enumerate(self._contacts)}
+        # An AS number matters to the directory only if some contact lists it: others share signature 0.
+        asns = sorted({a for table in directory.by_asn for a in table})
+        self._asn_keys = np.array(asns, dtype=np.uint32)
+        self._asn_of_signature = [0, *asns]
+        self._domain_groups: list[tuple[int, ...]] = [()]  # numbered for the run, so keys stay ints
+        self._domain_ids: dict[tuple[int, ...], int] = {(): 0}
 
     @property
     def needs_content(self) -> bool:
@@ -390,125 +517,131 @@ class Router:
             found = self._network_cache[key] = (net.operator, abuse)
         return found
 
-    def _enrich(self, b: Batch) -> tuple[Any, ...]:
-        """Per value: country index, AS number, network id (into the returned list of (operator,
-        abuse mailbox), -1: none), host name (for domain-suffix contacts) and 16-byte address key."""
+    def _enrich(self, b: Batch) -> _Enriched:
+        """Addresses as addresses; domains and URLs by host: a URL whose host is an address the data
+        places (country or AS) as that address, any other by its host name and ccTLD country."""
         n = len(b)
+        d = self.directory
         country = np.zeros(n, np.uint8)
         asn = np.zeros(n, np.uint32)
-        network = np.full(n, -1, np.int64)
-        networks: list[tuple[str | None, str | None]] = []
-        host: list[Any] = [None] * n
-        keys = np.array([k or b"" for k in b.ip_lo], dtype="S16")  # b"": the zero key (no address)
-        addr_at = np.flatnonzero(np.isin(np.array(b.kind, dtype=object), ["ipv4", "ipv6"]))
+        source = np.full(n, NONE, np.uint8)
+        row = np.full(n, -1, np.int32)
+        keys = None
+        if any(t is not None for t in d.network_tables):
+            lo = b.ip_lo if b.ip_lo is not None else [None] * n
+            keys = np.array([k or b"" for k in lo], dtype="S16")  # b"": the zero key (no address)
+        host: list[str | None] | None = None
+        address = b.kind < _ADDRESS_KINDS
+        addr_at = np.flatnonzero(address)
         if len(addr_at):
             values = b.value if len(addr_at) == n else [b.value[i] for i in addr_at.tolist()]
             ips = self.enricher.enrich_ips(values)
-            country[addr_at] = ips.country
-            asn[addr_at] = ips.asn
-            known = ips.network_source != NONE
-            combined = (ips.network_source.astype(np.int64) << 32) | ips.network_row.astype(np.int64)
-            distinct, inverse = np.unique(combined[known], return_inverse=True)
-            asn_of: dict[int, int] = {}
-            for k, a in zip(combined[known].tolist(), ips.asn[known].tolist(), strict=True):
-                asn_of.setdefault(k, a)
-            networks = [self._network(k, asn_of[k]) for k in distinct.tolist()]
-            network[addr_at[known]] = inverse.reshape(-1)
-        name_at = [i for i, k in enumerate(b.kind) if k not in ("ipv4", "ipv6")]
-        if name_at:
-            answers = self.enricher.enrich_many([b.value[i] for i in name_at])
-            seen: dict[tuple[str | None, str | None], int] = {}
-            for i, ans in zip(name_at, answers, strict=True):
-                if ans["error"] is not None:
-                    continue
-                if ans["country"] is not None or ans["asn"] is not None:  # a URL whose host is an address
-                    country[i] = COUNTRY_INDEX.get(ans["country"], 0)
-                    asn[i] = ans["asn"] or 0
-                    pair = (ans["operator"], ans["abuse_email"])
-                    if pair not in seen:
-                        seen[pair] = len(networks)
-                        networks.append(pair)
-                    network[i] = seen[pair]
-                    try:
-                        number, v6 = address_number(ans["host"])
-                        keys[i] = (number if v6 else _V4_MAPPED | number).to_bytes(16, "big")
-                    except Exception:  # noqa: S112 - a host we cannot key is matched by country and AS only
-                        continue
-                else:
-                    country[i] = COUNTRY_INDEX.get(ans["tld_country"], 0)
-                    host[i] = ans["host"]
-        return country, asn, network, networks, host, keys
+            country[addr_at], asn[addr_at] = ips.country, ips.asn
+            source[addr_at], row[addr_at] = ips.network_source, ips.network_row
+        name_at = np.flatnonzero(~address)
+        if len(name_at):
+            names = self.enricher.enrich_names([b.value[i] for i in name_at.tolist()])
+            placed = names.address & ((names.country != 0) | (names.asn != 0))
+            at = name_at[placed]
+            country[at], asn[at] = names.country[placed], names.asn[placed]
+            source[at], row[at] = names.network_source[placed], names.network_row[placed]
+            if keys is not None:
+                keys[at] = names.keys[placed]
+            other = name_at[~placed]
+            country[other] = names.tld_country[~placed]
+            if any(d.by_domain):
+                host = [None] * n
+                for i, h in zip(other.tolist(), compress(names.host, ~placed), strict=True):
+                    host[i] = h
+        network = np.full(n, -1, np.int64)
+        networks: list[tuple[str | None, str | None]] = []
+        known = np.flatnonzero(source != NONE)
+        if len(known):
+            combined = (source[known].astype(np.int64) << 32) | row[known].astype(np.int64)
+            distinct, inverse = np.unique(combined, return_inverse=True)
+            inverse = inverse.reshape(-1)
+            asn_of = np.zeros(len(distinct), np.uint32)
+            asn_of[inverse] = asn[known]  # a network row has one AS: any of its values tells it
+            networks = [self._network(k, a) for k, a in zip(distinct.tolist(), asn_of.tolist(), strict=True)]
+            network[known] = inverse
+        return _Enriched(country, asn, network, networks, host, keys)
 
     # -- rules ----------------------------------------------------------------------------------------
 
-    def _rule_bits(
-        self, b: Batch, country: npt.NDArray[np.uint8], asn: npt.NDArray[np.uint32]
-    ) -> npt.NDArray[np.int64]:
+    def _rule_bits(self, b: Batch, country: npt.NDArray[np.uint8], asn: npt.NDArray[np.uint32]) -> list[I64]:
+        """Which rules each value passes: bit i of word i // 62 for rule i."""
         n = len(b)
-        bits = np.zeros(n, np.int64)
+        words = [np.zeros(n, np.int64) for _ in range(-(-len(self.rules) // _WORD))]
         if not self.rules:
-            return bits
-        kinds = np.array(b.kind, dtype=object) if any(r.kinds for r in self.rules) else None
-        types = np.array(b.type, dtype=object) if any(r.types for r in self.rules) else None
+            return words
+        types = _codes(b.type) if b.type is not None and any(r.types for r in self.rules) else None
         tlps = (
-            np.array([t or "none" for t in b.tlp], dtype=object) if any(r.tlp for r in self.rules) else None
+            _codes([t or "none" for t in b.tlp])
+            if b.tlp is not None and any(r.tlp for r in self.rules)
+            else None
         )
         severity = confidence = None
         if self.needs_content and b.content is not None:
             severity = np.full(n, -1, np.int16)
             confidence = np.full(n, -1, np.int16)
+            at = np.flatnonzero(np.fromiter(map(bool, b.content), bool, n))  # JSON is never empty
             parsed: dict[int, tuple[int, int]] = {}
-            for i, (pk, text) in enumerate(zip(b.pk, b.content, strict=True)):
-                got = parsed.get(pk)
-                if got is None:
-                    got = (-1, -1)
-                    if "severity" in text or "confidence" in text:  # most objects state neither
-                        obj = orjson.loads(text)
-                        s, c = severity_of(obj), confidence_of(obj)
-                        got = (-1 if s is None else s, -1 if c is None else c)
-                    parsed[pk] = got
-                severity[i], confidence[i] = got
+            got: list[tuple[int, int]] = []
+            for i, pk in zip(at.tolist(), b.pk[at].tolist(), strict=True):
+                found = parsed.get(pk)
+                if found is None:  # once per object (an object may have several values)
+                    obj = orjson.loads(b.content[i])  # type: ignore[arg-type]  # not None: `at`
+                    s, c = severity_of(obj), confidence_of(obj)
+                    found = parsed[pk] = (-1 if s is None else s, -1 if c is None else c)
+                got.append(found)
+            if got:
+                severity[at], confidence[at] = np.array(got, dtype=np.int16).T
         for i, rule in enumerate(self.rules):
             mask = np.ones(n, bool)
             if rule.countries:
-                mask &= np.isin(country, [COUNTRY_INDEX[c] for c in rule.countries])
+                mask &= _table(256, [COUNTRY_INDEX[c] for c in rule.countries])[country]
             if rule.asns:
                 mask &= np.isin(asn, np.array(sorted(rule.asns), dtype=np.uint32))
-            if rule.kinds and kinds is not None:
-                mask &= np.isin(kinds, list(rule.kinds))
+            if rule.kinds:
+                mask &= _table(len(KIND_VALUES), [KIND_VALUES.index(k) for k in rule.kinds])[b.kind]
             if rule.types and types is not None:
-                mask &= np.isin(types, list(rule.types))
+                mask &= _table(len(types[1]), [types[1][t] for t in rule.types if t in types[1]])[types[0]]
             if rule.tlp and tlps is not None:
-                mask &= np.isin(tlps, list(rule.tlp))
+                mask &= _table(len(tlps[1]), [tlps[1][t] for t in rule.tlp if t in tlps[1]])[tlps[0]]
             if rule.min_severity is not None and severity is not None:
                 mask &= severity >= rule.min_severity
             if rule.min_confidence is not None and confidence is not None:
                 mask &= confidence >= rule.min_confidence
-            bits |= mask.astype(np.int64) << i
-        return bits
+            words[i // _WORD] |= mask.astype(np.int64) << (i % _WORD)
+        return words
 
-    def _targets(self, combo: tuple[Any, ...]) -> tuple[tuple[int, str], ...]:
-        """(contact id or -1-automatic, rule name) pairs for one combination; -1 stands for the
-        automatic abuse mailbox of the combination."""
+    def _targets(self, combo: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+        """(recipient slot, rule index) pairs for one combination (country, AS signature, rule
+        words..., automatic mailbox or not, network groups per kind, domain groups per kind); slot -1
+        stands for the automatic abuse mailbox of the value's network. The first rule listed that
+        sends to a recipient names it."""
         cached = self._combo_cache.get(combo)
         if cached is not None:
             return cached
-        c, a, rule_bits, auto, *groups = combo
         d = self.directory
         k = len(KINDS)
+        words = -(-len(self.rules) // _WORD)
+        c, signature = combo[0], combo[1]
+        rule_words = combo[2 : 2 + words]
+        auto = combo[2 + words]
+        groups = combo[3 + words :]
+        a = self._asn_of_signature[signature]
         matched: list[tuple[int, ...]] = []
         for i in range(k):
-            ids = d.by_country[i].get(c, ()) + d.by_asn[i].get(a, ())
+            ids = d.by_country[i].get(c, ()) + (d.by_asn[i].get(a, ()) if signature else ())
             net = groups[i]
             if net >= 0:
                 ids += d.network_groups[i][net]
-            dom = groups[k + i]
-            if dom:
-                ids += dom
+            ids += self._domain_groups[groups[k + i]]
             matched.append(tuple(dict.fromkeys(ids)))
-        out: dict[int, str] = {}
-        for bit, rule in enumerate(self.rules):
-            if not rule_bits >> bit & 1:
+        out: dict[int, int] = {}
+        for index, rule in enumerate(self.rules):
+            if not rule_words[index // _WORD] >> (index % _WORD) & 1:
                 continue
             chosen: list[int] = []
             for kind in rule.send_kinds:
@@ -526,8 +659,8 @@ class Router:
                     continue
                 if rule.sectors and (contact is None or contact.sector not in rule.sectors):
                     continue
-                out.setdefault(cid, rule.name)
-        result = tuple(out.items())
+                out.setdefault(cid, index)
+        result = tuple((self._slot[cid] if cid >= 0 else -1, index) for cid, index in out.items())
         self._combo_cache[combo] = result
         return result
 
@@ -543,157 +676,213 @@ class Router:
 
     # -- one batch ------------------------------------------------------------------------------------
 
-    def _may_see(self, conn: Connection, r: Recipient, triple: tuple[int, str | None, str | None],
-                 triples: list[tuple[int, str | None, str | None]]) -> bool:  # fmt: skip
-        """The policy's verdict for the recipient's organisation on one (audience, refs) triple,
-        asked once per organisation for all the batch's triples, remembered for the run."""
-        key = (r.org_id, triple)
-        found = self._visible.get(key)
-        if found is None:
+    def _triples(self, b: Batch) -> _Triples:
+        n = len(b)
+        if b.source_ref.count(None) == n and b.target_ref.count(None) == n:
+            audiences, column = np.unique(b.audience, return_inverse=True)
+            triples: list[Triple] = [(a, None, None) for a in audiences.tolist()]
+            return _Triples(
+                column.reshape(-1), triples, audiences.astype(np.int64), np.ones(len(triples), bool)
+            )
+        ids: dict[Triple, int] = {}
+        rows = zip(b.audience.tolist(), b.source_ref, b.target_ref, strict=True)
+        column = np.fromiter((ids.setdefault(t, len(ids)) for t in rows), np.int64, n)
+        triples = list(ids)
+        return _Triples(
+            column,
+            triples,
+            np.array([t[0] for t in triples], dtype=np.int64),
+            np.array([t[1] is None and t[2] is None for t in triples], dtype=bool),
+        )
+
+    def _visibility(self, conn: Connection, recipients: list[Recipient], triples: list[Triple]) -> Any:
+        """(organisation index per recipient, verdict table organisation x triple): the policy's
+        answers, asked once per organisation for the triples it has not been asked about this run."""
+        org_index: dict[int | None, int] = {}
+        first: list[Recipient] = []
+        for r in recipients:
+            if r.org_id not in org_index:
+                org_index[r.org_id] = len(first)
+                first.append(r)
+        table = np.zeros((len(first), len(triples)), dtype=bool)
+        for i, r in enumerate(first):
             missing = [t for t in triples if (r.org_id, t) not in self._visible]
-            seen = visible_triples(conn, self.policy, recipient_viewer(r), missing)
-            for t in missing:
-                self._visible[(r.org_id, t)] = t in seen
-            found = self._visible[key]
-        return found
+            if missing:
+                seen = visible_triples(conn, self.policy, recipient_viewer(r), missing)
+                for t in missing:
+                    self._visible[(r.org_id, t)] = t in seen
+            table[i] = [self._visible[(r.org_id, t)] for t in triples]
+        return np.array([org_index[r.org_id] for r in recipients], dtype=np.intp), table
 
     def route(self, conn: Connection, b: Batch) -> Routed:
+        """One batch: its abuse counts, and per recipient the values it gets (each once, in pk order,
+        with the first rule listed that sends it there)."""
         out = Routed(candidates=len(b))
         n = len(b)
         if not n:
             return out
-        country, asn, network, networks, host, keys = self._enrich(b)
-        value_ids: dict[str, int] = {}
-        value_id = np.fromiter((value_ids.setdefault(v, len(value_ids)) for v in b.value), np.int64, n)
-        kind_col = np.fromiter((_KIND_INDEX[k] for k in b.kind), np.int64, n)
-        plain = all(s is None for s in b.source_ref) and all(t is None for t in b.target_ref)
-        if plain:
-            audiences, triple_col = np.unique(np.array(b.audience, dtype=np.int64), return_inverse=True)
-            triple_list: list[tuple[int, str | None, str | None]] = [
-                (a, None, None) for a in audiences.tolist()
-            ]
-        else:
-            triple_ids: dict[tuple[int, str | None, str | None], int] = {}
-            triples = zip(b.audience, b.source_ref, b.target_ref, strict=True)
-            triple_col = np.fromiter(
-                (triple_ids.setdefault(t, len(triple_ids)) for t in triples), np.int64, n
-            )
-            triple_list = list(triple_ids)
-        triple_col = triple_col.reshape(-1)
-        out.counts = self._counts(
-            b, country, asn, network, networks, kind_col, value_id, triple_col, triple_list
-        )
-        bits = self._rule_bits(b, country, asn)
-        if not bits.any():
+        with gc_paused():  # hundreds of thousands of acyclic objects: the collector frees none
+            return self._route(conn, b, out)
+
+    def _route(self, conn: Connection, b: Batch, out: Routed) -> Routed:
+        """Enrich, count, apply the rules; then per distinct combination its targets, spread back
+        over the values as (row, recipient, rule) pairs, gated by the policy, sorted by recipient."""
+        n = len(b)
+        d = self.directory
+        e = self._enrich(b)
+        value_id, repeated = first_seen(b.value)
+        triples = self._triples(b)
+        out.counts = self._counts(b, e, value_id, repeated, triples)
+        words = self._rule_bits(b, e.country, e.asn)
+        if not words:
             return out
-        # The automatic mailbox of each value's network, as a small integer.
+        passed = words[0] != 0
+        for w in words[1:]:
+            passed |= w != 0
+        live = np.flatnonzero(passed)
+        if not len(live):
+            return out
+        # The automatic mailbox of each value's network, as a small integer (0: none).
         abuse_ids: dict[str | None, int] = {None: 0}
-        net_abuse = np.array([abuse_ids.setdefault(a, len(abuse_ids)) for _op, a in networks] + [0], np.int64)
-        abuse_col = net_abuse[network]  # network -1 reads the trailing 0
-        k = len(KINDS)
-        domain_ids: dict[tuple[int, ...], int] = {(): 0}
-        domain_groups: list[tuple[int, ...]] = [()]
-        domain_cols = []
-        for i in range(k):
-            col = np.zeros(n, np.int64)
-            if self.directory.by_domain[i]:
-                for j, h in enumerate(host):
-                    if h is not None:
-                        g = self.directory.domain_group(i, h)
-                        col[j] = domain_ids.setdefault(g, len(domain_groups))
-                        if col[j] == len(domain_groups):
-                            domain_groups.append(g)
-            domain_cols.append(col)
-        live = np.flatnonzero(bits)
-        columns = [country, asn, bits, abuse_col, *self.directory.networks(keys), *domain_cols, triple_col]
-        group, first = group_rows([c[live] for c in columns])
-        sel = live[first]
-        combos = list(zip(*(c[sel].tolist() for c in columns), strict=True))
-        order = np.argsort(group, kind="stable")
-        bounds = np.searchsorted(group[order], np.arange(len(combos) + 1))
+        net_abuse = np.array(
+            [abuse_ids.setdefault(a, len(abuse_ids)) for _op, a in e.networks] + [0], np.int64
+        )
+        abuse = net_abuse[e.network]  # network -1 reads the trailing 0
+        # An AS number's signature: its position among the ASNs some contact lists (0: none lists it).
+        signature = np.zeros(n, np.int64)
+        if len(self._asn_keys):
+            pos = np.searchsorted(self._asn_keys, e.asn)
+            hit = self._asn_keys[np.minimum(pos, len(self._asn_keys) - 1)] == e.asn
+            signature[hit] = pos[hit] + 1
+        nets = d.networks(e.keys) if e.keys is not None else [np.full(n, -1, np.int32) for _ in KINDS]
+        columns = [e.country, signature, *words, abuse > 0, *nets, *self._domain_columns(e.host, n)]
+        live_columns = [c[live] for c in columns]
+        group, first = group_rows(live_columns)
+        combos = zip(*(c[first].tolist() for c in live_columns), strict=True)
+        targets = [self._targets(tuple(combo)) for combo in combos]
+        sizes = np.array([len(t) for t in targets], dtype=np.int64)
+        flat = np.array([pair for t in targets for pair in t], dtype=np.int64).reshape(-1, 2)
+        # Spread each combination's targets over its values: one (row, recipient, rule) per pair.
+        per_row = sizes[group]
+        total = int(per_row.sum())
+        if not total:
+            return out
+        rows = np.repeat(live, per_row)
+        starts = np.cumsum(sizes) - sizes
+        row_starts = np.cumsum(per_row) - per_row
+        at = np.repeat(starts[group] - row_starts, per_row) + np.arange(total)
+        slot, rule = flat[at, 0], flat[at, 1]
+        contacts = len(self._contacts)
+        recipient = np.where(slot >= 0, slot, contacts - 1 + abuse[rows])  # automatic: after the contacts
+        ids, recipient = np.unique(recipient, return_inverse=True)
+        recipient = recipient.reshape(-1)
+        # The policy: each recipient organisation's verdict on each value's triple.
+        viewers = [self._contacts[r] if r < contacts else _OUTSIDE for r in ids.tolist()]
+        org_of, table = self._visibility(conn, viewers, triples.triples)
+        keep = table[org_of[recipient], triples.column[rows]]
+        rows, recipient, rule = rows[keep], recipient[keep], rule[keep]
+        # Each recipient's values in pk order: a stable sort by recipient (pairs are in row order;
+        # 16-bit keys sort by radix).
+        order = np.argsort(recipient.astype(np.uint16) if len(ids) <= 1 << 16 else recipient, kind="stable")
+        rows, recipient, rule = rows[order], recipient[order], rule[order]
+        if repeated is not None:  # a value once per recipient: its first row, with that row's rule
+            again = np.flatnonzero(repeated[rows])
+            if len(again):
+                _u, firsts = np.unique(recipient[again] * n + value_id[rows[again]], return_index=True)
+                drop = np.ones(len(again), bool)
+                drop[firsts] = False
+                kept = np.ones(len(rows), bool)
+                kept[again[drop]] = False
+                rows, recipient, rule = rows[kept], recipient[kept], rule[kept]
+        bounds = np.searchsorted(recipient, np.arange(len(ids) + 1))
+        items = self._items(b, e, rows, rule)
         abuse_names = list(abuse_ids)
-        per_recipient: dict[str, list[tuple[npt.NDArray[np.intp], str]]] = {}
-        for ci, combo in enumerate(combos):
-            c, a, rb, auto = combo[0], combo[1], combo[2], combo[3]
-            doms = [domain_groups[x] for x in combo[4 + k : 4 + 2 * k]]
-            targets = self._targets((c, a, rb, auto, *combo[4 : 4 + k], *doms))
-            if not targets:
+        for s, rid in enumerate(ids.tolist()):
+            lo, hi = int(bounds[s]), int(bounds[s + 1])
+            if lo == hi:
                 continue
-            triple = triple_list[combo[-1]]
-            at = live[order[bounds[ci] : bounds[ci + 1]]]
-            for cid, rule_name in targets:
-                if cid >= 0:
-                    r = self.directory.contacts[cid]
-                else:
-                    r = self._automatic_recipient(abuse_names[auto] or "", networks[int(network[at[0]])][0])
-                if not self._may_see(conn, r, triple, triple_list):
-                    continue
-                out.recipients[r.key] = r
-                per_recipient.setdefault(r.key, []).append((at, rule_name))
-        out.items = self._items(b, per_recipient, value_id, country, asn)
+            if rid < contacts:
+                r = self._contacts[rid]
+            else:  # named after the operator of the first value it gets
+                operator = e.networks[int(e.network[rows[lo]])][0]
+                r = self._automatic_recipient(abuse_names[rid - contacts + 1] or "", operator)
+            out.recipients[r.key] = r
+            out.items[r.key] = items[lo:hi]
         return out
 
-    @staticmethod
-    def _items(
-        b: Batch,
-        per_recipient: dict[str, list[tuple[npt.NDArray[np.intp], str]]],
-        value_id: npt.NDArray[np.int64],
-        country: npt.NDArray[np.uint8],
-        asn: npt.NDArray[np.uint32],
-    ) -> dict[str, list[Item]]:
-        """Each recipient's items in pk order, a value once (its first occurrence); built by C-level
-        zips over columns, with the cyclic collector paused (it finds nothing to free here)."""
-        repeated = np.bincount(value_id)[value_id] > 1
-        cc = [COUNTRIES[c] for c in country.tolist()]
-        an = [a or None for a in asn.tolist()]
-        out: dict[str, list[Item]] = {}
-        with gc_paused():
-            for key, parts in per_recipient.items():
-                if len(parts) == 1:
-                    at = np.sort(parts[0][0])
-                    labels: Any = repeat(parts[0][1])
-                else:
-                    at = np.concatenate([p[0] for p in parts])
-                    part_of = np.concatenate([np.full(len(p[0]), j) for j, p in enumerate(parts)])
-                    order = np.argsort(at, kind="stable")  # by position; the first rule listed wins ties
-                    at, part_of = at[order], part_of[order]
-                    labels = [parts[j][1] for j in part_of.tolist()]
-                if repeated[at].any():
-                    _u, first = np.unique(value_id[at], return_index=True)
-                    first.sort()
-                    at = at[first]
-                    if not isinstance(labels, repeat):
-                        labels = [labels[j] for j in first.tolist()]
-                idx = at.tolist()
-                if len(idx) == 1:
-                    i = idx[0]
-                    out[key] = [(b.value[i], b.kind[i], cc[i], an[i], b.pk[i], next(iter(labels)))]
-                    continue
-                pick = itemgetter(*idx)
-                columns = (pick(b.value), pick(b.kind), pick(cc), pick(an), pick(b.pk))
-                out[key] = list(zip(*columns, labels, strict=False))  # labels may be an endless repeat
+    def _items(self, b: Batch, e: _Enriched, rows: I64, rule: I64) -> list[Item]:
+        """The outbox's items for these rows, built by C-level zips over object-array columns."""
+        asn = e.asn[rows]
+        asns = asn.astype(object)
+        asns[asn == 0] = None
+        values = np.array(b.value, dtype=object)[rows] if len(rows) else np.zeros(0, dtype=object)
+        columns = (
+            values.tolist(),
+            _KIND_TEXT[b.kind[rows]].tolist(),
+            _COUNTRY_TEXT[e.country[rows]].tolist(),
+            asns.tolist(),
+            b.pk[rows].tolist(),
+            self._rule_names[rule].tolist(),
+        )
+        return list(zip(*columns, strict=True))
+
+    def _domain_columns(self, host: list[str | None] | None, n: int) -> list[I64]:
+        """Per kind, each value's domain group (0: none): the contacts of the nearest domain suffix
+        covering its host, numbered for the run; looked up once per distinct host."""
+        out = []
+        for i in range(len(KINDS)):
+            if host is None or not self.directory.by_domain[i]:
+                out.append(np.zeros(n, np.int64))
+                continue
+            seen: dict[str | None, int] = {None: 0}
+            ids = []
+            for h in host:
+                found = seen.get(h)
+                if found is None:
+                    group = self.directory.domain_group(i, h)
+                    found = self._domain_ids.get(group)
+                    if found is None:
+                        found = self._domain_ids[group] = len(self._domain_groups)
+                        self._domain_groups.append(group)
+                    seen[h] = found
+                ids.append(found)
+            out.append(np.array(ids, dtype=np.int64))
         return out
 
     def _counts(
-        self, b: Batch, country: Any, asn: Any, network: Any, networks: list[tuple[str | None, str | None]],
-        kind_col: Any, value_id: Any, triple_col: Any, triple_list: list[tuple[int, str | None, str | None]],
-    ) -> list[dict[str, Any]]:  # fmt: skip
+        self, b: Batch, e: _Enriched, value_id: I64, repeated: npt.NDArray[np.bool_] | None, triples: _Triples
+    ) -> list[dict[str, Any]]:
         """abuse_count rows: distinct values per (day, country, AS, kind, audience) in this batch
-        (values of objects with references are left out: their visibility is not the audience's)."""
-        day = np.array(b.added_us, dtype=np.int64) // DAY_US
-        audience = np.array([t[0] for t in triple_list], dtype=np.int64)[triple_col]
-        plain = np.array([t[1] is None and t[2] is None for t in triple_list], dtype=bool)[triple_col]
-        at = np.flatnonzero(plain)
-        keyed = [day[at], country[at], asn[at], kind_col[at], audience[at]]
-        _pairs, first = group_rows([*keyed, value_id[at]])  # distinct values per group
-        group, group_first = group_rows([k[first] for k in keyed])
-        count = np.bincount(group)
-        pick = first[group_first]
-        groups = list(zip(*(k[pick].tolist() for k in keyed), strict=True))
+        (values of objects with references are left out: their visibility is not the audience's).
+        A group's operator is that of its earliest-seen value's network."""
+        plain = triples.plain[triples.column]
+        at = np.arange(len(b)) if plain.all() else np.flatnonzero(plain)
+        if not len(at):
+            return []
+        day = b.added_us[at] // DAY_US
+        audience = triples.audience[triples.column[at]]
+        group, first = group_rows([day, e.country[at], e.asn[at], b.kind[at], audience])
+        groups = len(first)
+        count = np.bincount(group, minlength=groups)
+        ids = value_id[at]
+        if repeated is None:
+            earliest = at[first]  # every value once: the first row holds the earliest-seen value
+        else:
+            again = np.flatnonzero(repeated[at])  # a value counted once per group
+            if len(again):
+                pairs = np.unique(group[again] * len(b) + ids[again])
+                count -= np.bincount(group[again], minlength=groups)
+                count += np.bincount(pairs // len(b), minlength=groups)
+            earliest = np.full(groups, len(b), np.int64)
+            np.minimum.at(earliest, group, ids)  # ids are rows: the value's first row
+        rep = at[first]
+        nets = e.network[earliest].tolist()
         rows = []
-        nets = network[at][first][group_first].tolist()
-        for (d, c, a, kind, aud), net, n in zip(groups, nets, count.tolist(), strict=True):
-            operator = networks[net][0] if net >= 0 else None
+        for d, c, a, kind, aud, net, n in zip(
+            day[first].tolist(), e.country[rep].tolist(), e.asn[rep].tolist(), b.kind[rep].tolist(),
+            audience[first].tolist(), nets, count.tolist(), strict=True,
+        ):  # fmt: skip
+            operator = e.networks[net][0] if net >= 0 else None
             rows.append({
                 "day": d, "country": COUNTRIES[c] or "", "asn": a, "kind": KIND_VALUES[kind],
                 "audience_id": aud, "operator": operator[:200] if operator else None, "value_count": n,
@@ -701,14 +890,22 @@ class Router:
         return rows
 
 
-def pk_bounds(conn: Connection, after_pk: int, objects: int) -> int | None:
-    """The pk that ends a batch of at most `objects` stored objects after `after_pk` (None: none)."""
-    inner = (
-        select(stix_object.c.pk)
-        .where(stix_object.c.pk > after_pk)
-        .order_by(stix_object.c.pk)
-        .limit(objects)
-        .subquery()
-    )
-    found = conn.execute(select(inner.c.pk).order_by(inner.c.pk.desc()).limit(1)).scalar()
-    return int(found) if found is not None else None
+# A recipient outside the alliance, for asking the policy about automatic abuse mailboxes.
+_OUTSIDE = Recipient(
+    key="abuse:", contact_id=None, org_id=None, org_vetted=False, sector=None, name="", kind="abuse",
+    channel="email", format="xarf", address="", curated=False,
+)  # fmt: skip
+
+
+def _codes(column: Iterable[Any]) -> tuple[I64, dict[Any, int]]:
+    """A column of texts as small integers, and the integer of each distinct text."""
+    index: dict[Any, int] = {}
+    values = [index.setdefault(v, len(index)) for v in column]
+    return np.array(values, dtype=np.int64), index
+
+
+def _table(size: int, true_at: Sequence[int]) -> npt.NDArray[np.bool_]:
+    """A lookup table: True at the given codes."""
+    table = np.zeros(max(size, 1), dtype=bool)
+    table[list(true_at)] = True
+    return table

@@ -13,6 +13,8 @@ Two paths, one answer: `enrich(value)` for one value, and `enrich_ips(values)` /
 for batches, which parse all addresses once into numpy arrays and ask each source for the whole batch
 (range tables, one `searchsorted` per table). Values already in normalised form (most addresses in
 logs and feeds) are recognised at C speed; every other value goes through `observables.normalise`.
+`enrich_names(values)` is the columnar twin of `enrich_many` for domains and URLs already in
+normalised form (as the store keeps them): what routing needs, without a dict per value.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import numpy.typing as npt
 from accord.errors import InvalidInput
 from accord.intel.observables import HASH_LENGTHS, normalise_row, url_host
 from accord.intel.prepare import gc_paused
-from accord.routing.countries import COUNTRIES
+from accord.routing.countries import COUNTRIES, COUNTRY_INDEX
 from accord.routing.embedded import DomainAnswer, IptoccCountries, PlevinNetworks, SuffixList
 from accord.routing.loaders import DataSet, load_data
 from accord.routing.model import (
@@ -52,7 +54,7 @@ from accord.routing.model import (
     pton6,
 )
 
-__all__ = ["FIELDS", "Enricher", "IPBatch"]
+__all__ = ["FIELDS", "Enricher", "IPBatch", "NameBatch"]
 
 # Every answer has all these keys (null where unknown or not applicable), errors included.
 FIELDS = (
@@ -146,6 +148,26 @@ class IPBatch:
     def countries(self) -> list[str | None]:
         """The country codes as text, in input order."""
         return [COUNTRIES[i] for i in self.country.tolist()]
+
+
+@dataclass(eq=False)
+class NameBatch:
+    """Domains and URLs enriched as columns, in input order (see `Enricher.enrich_names`).
+
+    `host` is each value's host (None where `enrich` answers an error: a URL without one); where the
+    host is an IP address (`address`), `country`, `asn`, `network_source` and `network_row` hold its
+    answers as in IPBatch and `keys` its 16-byte key (IPv4 as IPv4-mapped); otherwise `tld_country`
+    holds the country of its ccTLD (indexes into `countries.COUNTRIES`, 0: none).
+    """
+
+    host: list[str | None]
+    address: npt.NDArray[np.bool_]
+    country: U8
+    asn: U32
+    network_source: U8
+    network_row: I32
+    tld_country: U8
+    keys: Keys6
 
 
 class _Parsed(NamedTuple):
@@ -370,6 +392,57 @@ class Enricher:
         ips = self.enrich_ips(values)
         with gc_paused():  # a dict per value: the collector's passes over them free nothing
             return self._rows(values, ips)
+
+    def enrich_names(self, values: Sequence[str]) -> NameBatch:
+        """Domains and URLs in normalised form (as stored), as columns (see NameBatch): the answers
+        `enrich_many` gives them, at a dict lookup per distinct TLD instead of a dict per value.
+
+        Address hosts go through `enrich_ips` together; a name's ccTLD country is asked once per TLD."""
+        n = len(values)
+        host: list[str | None] = [
+            (url_host(v) if "://" in v else v.rpartition("@")[2]) or None for v in values
+        ]
+        address = np.zeros(n, dtype=bool)
+        keys = np.zeros(n, dtype="S16")
+        at: list[int] = []
+        texts: list[str] = []
+        # Address hosts end in a digit (IPv4) or hold a colon (IPv6): only those are parsed.
+        for i in [i for i, h in enumerate(host) if h and (h[-1].isdigit() or ":" in h)]:
+            h = host[i]
+            assert h is not None
+            packed = canonical_v4(h)
+            if packed is not None:
+                at.append(i)
+                texts.append(h)
+                keys[i] = V4_MAPPED + packed
+            elif ":" in h:
+                try:
+                    _k, _v, lo, _hi = normalise_row(h, "ipv6")
+                except InvalidInput:
+                    host[i] = None  # as `enrich`: an error
+                    continue
+                assert lo is not None
+                at.append(i)
+                texts.append(_address(lo).text)
+                keys[i] = lo
+        tld = [h.rpartition(".")[2] if h else "" for h in host]
+        code: dict[str, int] = {"": 0}
+        for t in set(tld).difference(code):
+            answer = self.domains.domain(t) if self.domains is not None else _NO_DOMAIN
+            code[t] = COUNTRY_INDEX.get(answer.tld_country, 0)  # a ccTLD's country depends on it alone
+        tld_country = np.fromiter(map(code.__getitem__, tld), np.uint8, n)
+        country = np.zeros(n, np.uint8)
+        asn = np.zeros(n, np.uint32)
+        network_source = np.full(n, NONE, np.uint8)
+        network_row = np.full(n, -1, np.int32)
+        if at:
+            positions = np.array(at, dtype=np.intp)
+            ips = self.enrich_ips(texts)
+            address[positions] = True
+            tld_country[positions] = 0
+            country[positions], asn[positions] = ips.country, ips.asn
+            network_source[positions], network_row[positions] = ips.network_source, ips.network_row
+        return NameBatch(host, address, country, asn, network_source, network_row, tld_country, keys)
 
     def _rows(self, values: Sequence[Any], ips: IPBatch) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -15,6 +15,7 @@ network's abuse desk. Rules never widen what anyone may see: the policy gates ev
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,17 +47,37 @@ def severity_of(obj: Mapping[str, Any]) -> int | None:
     `severity:LEVEL`; None when it states none. STIX 2.1 has no severity property of its own."""
     for key in ("x_severity", "severity"):
         value = obj.get(key)
-        if isinstance(value, str) and value.strip().lower() in SEVERITIES:
-            return SEVERITIES.index(value.strip().lower())
+        if isinstance(value, str):
+            rank = _rank(value)
+            if rank is not None:
+                return rank
     labels = obj.get("labels")
     if isinstance(labels, list):
         for label in labels:
             if isinstance(label, str):
-                key, sep, level = label.partition(":")
-                if not sep:
-                    key, sep, level = label.partition("=")
-                if sep and key.strip().lower() == "severity" and level.strip().lower() in SEVERITIES:
-                    return SEVERITIES.index(level.strip().lower())
+                rank = _label_rank(label)
+                if rank is not None:
+                    return rank
+    return None
+
+
+_RANKS = {level: i for i, level in enumerate(SEVERITIES)}
+
+
+@functools.lru_cache(maxsize=1024)
+def _rank(text: str) -> int | None:
+    """The rank of a severity written in any case and spacing (routing asks this per object)."""
+    return _RANKS.get(text.strip().lower())
+
+
+@functools.lru_cache(maxsize=4096)
+def _label_rank(label: str) -> int | None:
+    """The rank a label `severity:LEVEL` (or `severity=LEVEL`) names; None for any other label."""
+    key, sep, level = label.partition(":")
+    if not sep:
+        key, sep, level = label.partition("=")
+    if sep and key.strip().lower() == "severity":
+        return _rank(level)
     return None
 
 

@@ -13,6 +13,7 @@ import plevin
 import plevin_db_network
 import pytest
 
+from accord.intel.observables import normalise_row
 from accord.routing.countries import COUNTRIES, tld_country
 from accord.routing.enrich import FIELDS, SINGLE_BELOW, Enricher
 
@@ -270,3 +271,35 @@ def test_enrichment_never_uses_the_network() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "offline ok" in done.stdout
+
+
+def test_name_columns_equal_single_answers(enricher: Enricher) -> None:
+    """`enrich_names` (routing's path for stored domains and URLs) answers what `enrich` does:
+    the host, an address host's country, AS and network, a host name's ccTLD country, errors."""
+    raw = [v for v in _mixed_values(4000, seed=5) if isinstance(v, str) and v.strip()]
+    raw += [
+        "http://[2606:4700::1111]:8080/a", "http://[::ffff:8.8.8.8]/", "http://10.1.2.3/x", "http://8.8.8.8",
+        "https://xn--e1afmkfd.xn--p1ai/p", "http://user@mail.ru:81/", "ftp://host.corp.internal/", "co.uk",
+        "a.b.city.kawasaki.jp", "http://[2001:db8::1]/", "http://h.example.c0m/",
+    ]  # fmt: skip
+    stored = [r["value"] for r in (enricher.enrich(v) for v in raw) if r["kind"] in ("domain", "url")]
+    stored.append("http:///no-host")  # a stored URL `enrich` cannot place: an error, so no host
+    names = enricher.enrich_names(stored)
+    networks = enricher.networks
+    assert names.address.sum() >= 50 and (names.tld_country > 0).sum() >= 100
+    for i, value in enumerate(stored):
+        row = enricher.enrich(value)
+        if row["error"] is not None:
+            assert names.host[i] is None and not names.address[i], value
+            continue
+        assert names.host[i] == row["host"], value
+        assert COUNTRIES[int(names.tld_country[i])] == (row["tld_country"] if not names.address[i] else None)
+        if names.address[i]:
+            assert COUNTRIES[int(names.country[i])] == row["country"], value
+            assert (int(names.asn[i]) or None) == row["asn"], value
+            source, at = int(names.network_source[i]), int(names.network_row[i])
+            assert (networks[source].record(at).operator if at >= 0 else None) == row["operator"], value
+            lo = normalise_row(row["host"])[2]  # the store's 16-byte key of the address
+            assert lo is not None and names.keys[i] == lo.rstrip(b"\0"), value  # 'S16' drops trailing NULs
+        else:
+            assert names.country[i] == 0 and names.asn[i] == 0 and names.network_row[i] == -1, value
