@@ -196,7 +196,9 @@ class Policy:
             parts.append(select(audience.c.id).where(audience.c.kind.in_(("public", "community"))))
         return select(union_all(*parts).subquery().c[0])
 
-    def _audience_visible(self, viewer: Viewer, row: Any) -> ColumnElement[bool]:
+    def audience_visible(self, viewer: Viewer, row: Any) -> ColumnElement[bool]:
+        """Rows of any table with an `audience_id` (objects' versions, deletion tombstones) whose
+        audience includes the viewer: what a tombstone reveals is decided like what its object did."""
         return row.c.audience_id.in_(self.audiences(viewer))
 
     def _hidden_ref(self, viewer: Viewer, ref: ColumnElement[Any]) -> ColumnElement[bool]:
@@ -204,7 +206,7 @@ class Policy:
         end = stix_object.alias()
         return and_(
             exists().where(end.c.stix_id == ref),
-            not_(exists().where(end.c.stix_id == ref, self._audience_visible(viewer, end))),
+            not_(exists().where(end.c.stix_id == ref, self.audience_visible(viewer, end))),
         )
 
     def visible(self, viewer: Viewer, row: Any = stix_object) -> ColumnElement[bool]:
@@ -214,7 +216,7 @@ class Policy:
             self._hidden_ref(viewer, row.c.source_ref),
             self._hidden_ref(viewer, row.c.target_ref),
         )
-        return and_(self._audience_visible(viewer, row), not_(both_ends_hidden))
+        return and_(self.audience_visible(viewer, row), not_(both_ends_hidden))
 
     def latest_visible(self, viewer: Viewer, row: Any = stix_object) -> ColumnElement[bool]:
         """For each object id, the one newest version the viewer may read (ties: lowest pk)."""

@@ -270,7 +270,7 @@ def _deletions_statement(policy: Policy, viewer: Viewer, added_after_us: int | N
     query = (
         select(deletion, org.c.name.label("producer_name"), org.c.node.label("producer_node"))
         .join(org, org.c.id == deletion.c.producer_org_id)
-        .where(deletion.c.audience_id.in_(policy.audiences(viewer)))
+        .where(policy.audience_visible(viewer, deletion))
     )
     if added_after_us is not None:
         query = query.where(deletion.c.deleted_us > added_after_us)
