@@ -33,6 +33,7 @@ from accord.members.model import Permission, Viewer
 from accord.members.service import Members
 from accord.policy import NO_SHARE, Policy, Share, audience_share, check_share
 from accord.routing import contacts as contacts_mod
+from accord.routing import digest as digests
 from accord.routing import rules as rules_mod
 from accord.routing.delivery import Deliverer, requeue, webhook_secret
 from accord.routing.service import Routing
@@ -429,22 +430,31 @@ class Accord:
         description: str | None = None,
         tlp: TLP = TLP.AMBER,
         share: Share = NO_SHARE,
+        outcome: str | None = None,
     ) -> dict[str, Any]:
-        """Say the viewer's organisation saw an indicator it may see. AMBER and AMBER+STRICT
-        sightings are shared with the indicator's producer (so it learns), plus `share`."""
+        """Say the viewer's organisation saw an indicator it may see, or, with `outcome`, what it
+        did about a notified object (a take-down report: a sighting of any SDO carrying
+        `x_accord_outcome`). AMBER and AMBER+STRICT sightings are shared with the object's producer
+        (so it learns), plus `share`."""
         assert viewer.org_id is not None
         with self.db.read() as conn:
             target = self.policy.get_visible(conn, viewer, indicator_id)
-            if target.type != "indicator":
+            if outcome is None and target.type != "indicator":
                 raise InvalidInput(
                     f"{indicator_id} is a {target.type}; sightings are of indicators", field="id"
+                )
+            if target.type not in sightings.SIGHTABLE:
+                raise InvalidInput(
+                    f"{indicator_id} is a {target.type}; a STIX sighting is of an SDO (an indicator, "
+                    "infrastructure, observed-data, …): report on the indicator that names the value",
+                    field="id",
                 )
             me = self.members.get_org(conn, viewer.org_id)
             producer_org_id = target.producer_org_id
         identity = sightings.org_identity(viewer.org_id, me["name"], me["created_us"])
         obj = sightings.sighting_object(
             indicator_id, identity["id"], count=count, first_seen_us=first_seen_us, last_seen_us=last_seen_us,
-            description=description, tlp=tlp, now_us=now_micros(),
+            description=description, tlp=tlp, now_us=now_micros(), outcome=outcome,
         )  # fmt: skip
         if tlp in (TLP.AMBER, TLP.AMBER_STRICT):
             share = replace(share, org_ids=share.org_ids | {producer_org_id})
@@ -677,6 +687,44 @@ class Accord:
 
     def country_view(self, viewer: Viewer, country: str, *, days: int = 30) -> dict[str, Any]:
         return self.routing.country_view(viewer, country, days=days)
+
+    # --- daily digests per country (accord/routing/digest.py) -------------------------------------------
+
+    def digest(self, viewer: Viewer, country: str, day: str | None = None) -> dict[str, Any]:
+        """The daily digest of a country for a UTC day (`YYYY-MM-DD`; default yesterday), as the
+        viewer may see it."""
+        return self.routing.digest(viewer, country, digests.parse_day(day, now_micros()))
+
+    def digest_subscriptions(self, viewer: Viewer) -> list[dict[str, Any]]:
+        with self.db.read() as conn:
+            return digests.list_subscriptions(conn, viewer)
+
+    def subscribe_digest(self, viewer: Viewer, country: str, contact: str | int) -> dict[str, Any]:
+        """Send `contact` the daily digest of `country` (those who manage the contact point)."""
+        with self.db.write() as conn:
+            return digests.subscribe(
+                conn, viewer, country, contact, now_us=now_micros(), audit_key=self.audit_key
+            )
+
+    def unsubscribe_digest(
+        self, viewer: Viewer, subscription: int | None = None, *, country: str | None = None,
+        contact: str | int | None = None,
+    ) -> None:  # fmt: skip
+        """Stop a digest: by subscription id, or by country and contact point."""
+        with self.db.write() as conn:
+            if subscription is None:
+                if country is None or contact is None:
+                    raise InvalidInput("name the subscription, or its country and contact point")
+                subscription = digests.find(conn, viewer, country, contact)
+            digests.unsubscribe(conn, viewer, subscription, audit_key=self.audit_key)
+
+    def queue_digests(self, *, now_us: int | None = None) -> list[tuple[int, str]]:
+        """Queue the digest of every day that is over, once per subscription and day (the worker
+        calls it); returns (subscription, day) of what was queued."""
+        with self.db.write() as conn:
+            return digests.queue_due(
+                conn, now_us if now_us is not None else now_micros(), self.settings.digest_catch_up_days
+            )
 
     def country_ranking(self, viewer: Viewer, *, days: int = 30) -> list[dict[str, Any]]:
         return self.routing.ranking(viewer, days=days)

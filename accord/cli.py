@@ -14,6 +14,7 @@ import orjson
 from accord.app import Accord, create_app
 from accord.errors import AccordError, BatchRefused
 from accord.intel.tlp import TLP
+from accord.intel.validate import OUTCOMES
 from accord.members.model import OPERATOR, Sector
 from accord.routing.commands import contact, enrich, route
 from accord.settings import Settings, describe
@@ -498,6 +499,11 @@ def sighting() -> None:
     "--tlp", default="amber", show_default=True, help="AMBER shares it with the indicator's producer."
 )
 @click.option("--share-with", multiple=True, help="org:NAME, group:NAME or user:EMAIL (repeat).")
+@click.option(
+    "--outcome",
+    type=click.Choice(OUTCOMES),
+    help="Report what was done about a notified object (a take-down report) instead of a sighting.",
+)
 @click.pass_context
 @friendly
 def sighting_add(
@@ -511,8 +517,10 @@ def sighting_add(
     description: str | None,
     tlp: str,
     share_with: tuple[str, ...],
+    outcome: str | None,
 ) -> None:
-    """Report that the user's organisation saw INDICATOR_ID (prints the STIX sighting)."""
+    """Report that the user's organisation saw INDICATOR_ID, or with --outcome what it did about
+    it (prints the STIX sighting)."""
     from accord.intel.timestamps import parse_micros
 
     app = _accord(ctx)
@@ -522,6 +530,7 @@ def sighting_add(
         first_seen_us=parse_micros(first_seen) if first_seen else None,
         last_seen_us=parse_micros(last_seen) if last_seen else None,
         description=description, tlp=TLP.parse(tlp), share=app.resolve_share(viewer, share_with),
+        outcome=outcome,
     )  # fmt: skip
     click.echo(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode())
 
@@ -689,6 +698,7 @@ def worker(ctx: click.Context, once: bool) -> None:
                 if report.status != "ok":
                     click.echo(f"peer {report.peer}: {report.status}: {report.error}", err=True)
             app.route_new_objects()  # notifications for whatever was stored since the last run
+            app.queue_digests()  # each subscription's digest of the day that has ended, once
             delivered = app.deliver_notifications()  # and those whose interval (or back-off) is over
             sent += delivered["sent"]
             for failure in delivered["errors"]:

@@ -43,6 +43,14 @@ class Settings:
         "accord", "This node's name in the federation: its TAXII title and how peers name it."
     )
     node_country: str = _setting("", "ISO 3166 alpha-2 country of this node (empty: international).")
+    peer_page_size: int = _setting(5000, "Objects asked of a peer per TAXII page when syncing.")
+    peer_max_response_bytes: int = _setting(
+        64 * 1024 * 1024, "Largest answer accepted from a peer, in bytes; larger fails that sync."
+    )
+    peer_timeout_seconds: int = _setting(60, "A peer's connect and per-read timeout, in seconds.")
+    peer_total_timeout_seconds: int = _setting(600, "Longest one request to a peer may take, in seconds.")
+    peer_push_objects: int = _setting(500, "Objects per POST when pushing to a peer.")
+    peer_max_post_bytes: int = _setting(16 * 1024 * 1024, "Largest POST body sent to a peer, in bytes.")
     audit_key: str = _setting(
         "", "Audit-log MAC key in hex (default: <data_dir>/audit.key, made at first use)."
     )
@@ -71,6 +79,9 @@ class Settings:
     delivery_claim_seconds: int = _setting(
         600, "A notification claimed for sending longer ago than this is sent again (its worker died)."
     )
+    digest_catch_up_days: int = _setting(
+        7, "Daily digests missed while the worker was stopped are queued for at most this many days back."
+    )
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -85,6 +96,12 @@ class Settings:
             "feed_max_bytes",
             "feed_timeout_seconds",
             "worker_poll_seconds",
+            "peer_page_size",
+            "peer_max_response_bytes",
+            "peer_timeout_seconds",
+            "peer_total_timeout_seconds",
+            "peer_push_objects",
+            "peer_max_post_bytes",
             "notify_interval_seconds",
             "smtp_port",
             "smtp_timeout_seconds",
@@ -93,6 +110,7 @@ class Settings:
             "delivery_backoff_seconds",
             "delivery_backoff_max_seconds",
             "delivery_claim_seconds",
+            "digest_catch_up_days",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"setting ACCORD_{name.upper()} must be positive")

@@ -177,7 +177,8 @@ stix_object = Table(
     Column("content", Text, nullable=False),  # the object's JSON exactly as received
     # Each producer organisation keeps its own history of an id (an SCO's id is derived from its
     # value, so two organisations legitimately hold "the same" object with their own markings).
-    UniqueConstraint("stix_id", "modified_us", "producer_org_id", name="uq_stix_object_version"),
+    # A unique index, not a table constraint, so a bulk load into an empty store can build it last.
+    Index("uq_stix_object_version", "stix_id", "modified_us", "producer_org_id", unique=True),
     Index("ix_stix_object_added", "date_added_us", "pk"),
     Index("ix_stix_object_type_added", "type", "date_added_us"),
     # Relationships' targets and sightings' `sighting_of_ref`: "what points at this object".
@@ -476,7 +477,7 @@ notification = Table(
     # accord/routing/outbox.py for the row shape; delivery claims `queued` rows whose next_attempt
     # has come.
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
-    Column("recipient", String(400), nullable=False),  # contact:<id> or abuse:<e-mail>
+    Column("recipient", String(400), nullable=False),  # contact:<id>, abuse:<e-mail> or digest:<id>
     Column("interval_us", BigInteger, nullable=False),
     Column("seq", Integer, nullable=False),
     Column("contact_id", Integer, ForeignKey("contact_point.id", ondelete="SET NULL")),
@@ -500,6 +501,22 @@ notification = Table(
     UniqueConstraint("recipient", "interval_us", "seq", name="uq_notification_dedupe"),
     Index("ix_notification_due", "status", "next_attempt_us"),
     Index("ix_notification_interval", "interval_us"),
+)
+
+digest_subscription = Table(
+    "digest_subscription",
+    metadata,
+    # A daily digest per country (accord/routing/digest.py): the country view of each past UTC day,
+    # as the contact point's organisation may see it, queued once per (subscription, day) into the
+    # outbox as recipient `digest:<id>`, interval the day, seq 0 (the dedupe key is the idempotency
+    # key). `last_day` is the last day queued, so the worker looks only at days after it.
+    Column("id", Integer, primary_key=True),
+    Column("contact_id", Integer, ForeignKey("contact_point.id", ondelete="CASCADE"), nullable=False),
+    Column("country", String(2), nullable=False),  # ISO 3166-1 alpha-2
+    Column("created_us", BigInteger, nullable=False),
+    Column("created_by", String(400), nullable=False),  # who subscribed it (the audit actor)
+    Column("last_day", Integer),  # days since 1970-01-01 (UTC); None: none queued yet
+    UniqueConstraint("contact_id", "country", name="uq_digest_subscription_contact"),
 )
 
 notification_object = Table(

@@ -5,12 +5,19 @@ A sighting is a STIX `sighting` object like any other (stored, versioned, under 
 reported through Accord is by default TLP:AMBER shared with the indicator's producer, so the
 producer learns it was seen; the reporter may choose a stricter or wider marking.
 
+An *outcome report* (what a notified recipient did about the object: taken down, mitigated, a false
+positive, not responsible for it) is the same thing: a sighting carrying `x_accord_outcome`
+(`validate.OUTCOMES`, checked at the door for every sighting from anywhere). Plain sightings have none.
+
 The score (0-100) of an indicator, for one reader, from what that reader may see:
     score = confidence × freshness × (1 + corroboration), capped at 100
 - confidence: the indicator's STIX `confidence`, else 50 ("no confidence given");
 - freshness: 0.5 ^ (age / half-life), the age counted from the newest of its `valid_from`, its
   `modified` and the last time a visible sighting saw it (a fresh sighting keeps it fresh);
 - corroboration: 0.25 for every organisation that reported a visible sighting, at most 1.0;
+- disputes: every organisation that reported it a false positive (a visible outcome report) halves
+  the score; its reports neither corroborate nor refresh, and neither do "not responsible" reports
+  (they say who should act, not that it was seen);
 - a revoked or expired (`valid_until` past) indicator scores 0.
 """
 
@@ -28,11 +35,15 @@ from accord.errors import InvalidInput
 from accord.ingest import org_namespace, stable_id
 from accord.intel.timestamps import format_micros, parse_micros
 from accord.intel.tlp import EMIT_ID, TLP
+from accord.intel.validate import OUTCOME_PROPERTY, OUTCOMES, SDO_TYPES
 from accord.members.model import Viewer
 from accord.policy import Policy
 
 DEFAULT_CONFIDENCE = 50
 CORROBORATION_PER_ORG = 0.25
+SIGHTABLE = SDO_TYPES  # STIX 2.1 §5.2: `sighting_of_ref` points at an SDO (never an SCO)
+DISPUTE_FACTOR = 0.5  # per organisation that reported the indicator a false positive
+_NOT_SEEN = ("false-positive", "not-responsible")  # outcomes that are no evidence it was seen
 _DAY_US = 86_400_000_000
 
 
@@ -61,7 +72,10 @@ def sighting_object(
     description: str | None,
     tlp: TLP,
     now_us: int,
+    outcome: str | None = None,
 ) -> dict[str, Any]:
+    if outcome is not None and outcome not in OUTCOMES:
+        raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}", field="outcome")
     if not 0 <= count <= 999_999_999:
         raise InvalidInput("count must be between 0 and 999,999,999", field="count")
     if first_seen_us is not None and last_seen_us is not None and last_seen_us < first_seen_us:
@@ -85,6 +99,8 @@ def sighting_object(
         obj["last_seen"] = format_micros(last_seen_us)
     if description:
         obj["description"] = description
+    if outcome is not None:
+        obj[OUTCOME_PROPERTY] = outcome
     return obj
 
 
@@ -110,6 +126,7 @@ def sightings_of(conn: Connection, policy: Policy, viewer: Viewer, stix_id: str)
                 "count": obj.get("count", 1),
                 "first_seen": obj.get("first_seen"),
                 "last_seen": obj.get("last_seen"),
+                "outcome": obj.get(OUTCOME_PROPERTY),
                 "date_added": format_micros(added),
             }
         )
@@ -143,9 +160,10 @@ def score(
         confidence = DEFAULT_CONFIDENCE
         explanation.append(f"confidence {confidence} (none given; the default)")
 
+    seen_by = [s for s in sightings if s["outcome"] not in _NOT_SEEN]
     times = [t for t in (_micros(obj.get("valid_from")), row.modified_us) if t]
     last_sighting = max(
-        (t for s in sightings if (t := _micros(s["last_seen"] or s["date_added"]))), default=None
+        (t for s in seen_by if (t := _micros(s["last_seen"] or s["date_added"]))), default=None
     )
     if last_sighting is not None:
         times.append(last_sighting)
@@ -157,15 +175,22 @@ def score(
         f"half-life {half_life_days} days"
     )
 
-    reporters = sorted({s["reported_by"] for s in sightings})
+    reporters = sorted({s["reported_by"] for s in seen_by})
     corroboration = min(1.0, CORROBORATION_PER_ORG * len(reporters))
-    seen = sum(int(s["count"]) for s in sightings)
+    seen = sum(int(s["count"]) for s in seen_by)
     explanation.append(
-        f"corroboration {corroboration:.2f}: {len(sightings)} sighting(s) ({seen} time(s) seen) "
+        f"corroboration {corroboration:.2f}: {len(seen_by)} sighting(s) ({seen} time(s) seen) "
         f"by {len(reporters)} organisation(s) you may see"
     )
+    disputing = sorted({s["reported_by"] for s in sightings if s["outcome"] == "false-positive"})
+    disputed = math.pow(DISPUTE_FACTOR, len(disputing))
+    if disputing:
+        explanation.append(
+            f"disputed {disputed:.3f}: {len(disputing)} organisation(s) you may see reported it a false "
+            f"positive (× {DISPUTE_FACTOR} each)"
+        )
 
-    value = min(100.0, confidence * freshness * (1 + corroboration))
+    value = min(100.0, confidence * freshness * (1 + corroboration) * disputed)
     valid_until = _micros(obj.get("valid_until"))
     if row.revoked:
         value = 0.0
@@ -174,8 +199,10 @@ def score(
         value = 0.0
         explanation.append(f"expired at {format_micros(valid_until)}: score 0")
     else:
+        dispute = f" × {disputed:.3f}" if disputing else ""
         explanation.append(
-            f"score = {confidence} × {freshness:.3f} × (1 + {corroboration:.2f}) = {value:.1f}, capped at 100"
+            f"score = {confidence} × {freshness:.3f} × (1 + {corroboration:.2f}){dispute} = {value:.1f}, "
+            "capped at 100"
         )
     return {
         "indicator": indicator_id,
@@ -190,6 +217,7 @@ def score(
             "sightings": len(sightings),
             "times_seen": seen,
             "reporting_organisations": reporters,
+            "false_positive_organisations": disputing,
         },
         "explanation": explanation,
     }

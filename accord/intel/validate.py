@@ -41,6 +41,8 @@ from accord.intel.timestamps import TimestampError, parse_micros
 from accord.intel.tlp import LEVEL_OF_ID, TLP, TLP20_EXTENSION_ID
 
 __all__ = [
+    "OUTCOMES",
+    "OUTCOME_PROPERTY",
     "SCO_TYPES",
     "SDO_TYPES",
     "SRO_TYPES",
@@ -152,6 +154,10 @@ _ORDERED: dict[str, tuple[tuple[str, str, bool], ...]] = {
     "infrastructure": _SEEN,
 }
 _OPINIONS = frozenset({"strongly-disagree", "disagree", "neutral", "agree", "strongly-agree"})
+# What a recipient of a notification reports having done about the sighted object (accord.intel.
+# sightings): a sighting carrying `x_accord_outcome` is a take-down report; plain sightings have none.
+OUTCOME_PROPERTY = "x_accord_outcome"
+OUTCOMES = ("taken-down", "mitigated", "false-positive", "not-responsible")
 _EXTENSION_TYPES = frozenset(
     {"new-sdo", "new-sco", "new-sro", "property-extension", "toplevel-property-extension"}
 )
@@ -534,6 +540,11 @@ def _rule_opinion(obj: dict[str, Any]) -> None:
 
 def _rule_sighting(obj: dict[str, Any]) -> None:
     _count(obj, "count", 0)
+    if OUTCOME_PROPERTY in obj and obj[OUTCOME_PROPERTY] not in OUTCOMES:
+        raise _Bad(
+            OUTCOME_PROPERTY,
+            f"{OUTCOME_PROPERTY!r} must be one of {', '.join(OUTCOMES)}: {_show(obj[OUTCOME_PROPERTY])}",
+        )
 
 
 # STIX 2.1 §5.1: a relationship's ends MUST be SDOs or SCOs (never an SRO, bundle, language content

@@ -2,10 +2,11 @@
 
 Mounted beside `accord.web.api` (`app.include_router(accord.routing.api.router)`). Thin like it: each
 route parses the request and calls the `Accord` façade. Access (`openapi_extra["x-access"]`):
-directory, rules, webhook secrets and retries are "members" (authorised in `contacts` / `rules` /
-the façade: the operator and platform administrators for every entry, org-admins for their
-organisation's); notifications (with their delivery record: status, attempts, ticket, last error)
-and the country view are "policy" (counted and listed only through the policy).
+directory, rules, digest subscriptions, webhook secrets and retries are "members" (authorised in
+`contacts` / `rules` / `digest` / the façade: the operator and platform administrators for every
+entry, org-admins for their organisation's); notifications (with their delivery record: status,
+attempts, ticket, last error), the country view and a country's daily digest are "policy" (counted
+and listed only through the policy).
 """
 
 from __future__ import annotations
@@ -197,9 +198,48 @@ def country_ranking(viewer: ViewerDep, app: AppDep, days: Annotated[int, Query(g
     return JSONBytes({"days": days, "countries": app.country_ranking(viewer, days=days)})
 
 
+@router.get("/countries/{country}/digest", openapi_extra=POLICY, response_class=JSONBytes)
+def country_digest(
+    country: str,
+    viewer: ViewerDep,
+    app: AppDep,
+    day: Annotated[str | None, Query(description="YYYY-MM-DD (UTC); default: yesterday")] = None,
+) -> Any:
+    """A country's daily digest for one UTC day: the country view of that day (abused infrastructure
+    by kind, AS and operator, who was notified, what came back) as the caller may see it."""
+    return JSONBytes(app.digest(viewer, country, day))
+
+
+class DigestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    country: str = Field(max_length=64, description="ISO 3166-1 alpha-2")
+    contact: str | int = Field(description="the contact point, by name or id (e-mail or webhook)")
+
+
+@router.get("/routing/digests", openapi_extra=MEMBERS)
+def list_digests(viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    """Daily digest subscriptions: every one for the operator, the caller's organisation's otherwise,
+    each with its last digest's delivery state."""
+    return {"digests": app.digest_subscriptions(viewer)}
+
+
+@router.post("/routing/digests", openapi_extra=MEMBERS, status_code=201)
+def add_digest(body: DigestBody, viewer: MemberDep, app: AppDep) -> dict[str, Any]:
+    """Subscribe a contact point to a country's daily digest (those who manage the contact point)."""
+    return app.subscribe_digest(viewer, body.country, body.contact)
+
+
+@router.delete("/routing/digests/{subscription_id}", openapi_extra=MEMBERS, status_code=204)
+def remove_digest(subscription_id: int, viewer: MemberDep, app: AppDep) -> Response:
+    app.unsubscribe_digest(viewer, subscription_id)
+    return Response(status_code=204)
+
+
 @router.get("/countries/{country}", openapi_extra=POLICY, response_class=JSONBytes)
 def country_view(
     country: str, viewer: ViewerDep, app: AppDep, days: Annotated[int, Query(ge=1, le=366)] = 30
 ) -> Any:
-    """A country's abused infrastructure by AS and operator, per day, and who was notified."""
+    """A country's abused infrastructure by AS and operator, per day, who was notified and what
+    came back (sightings, take-downs reported)."""
     return JSONBytes(app.country_view(viewer, country, days=days))

@@ -498,3 +498,101 @@ def route_outbox(
         )
 
     run()
+
+
+@route.group("digest")
+def digest() -> None:
+    """Daily digests per country: each past UTC day's country view, sent to a contact point."""
+
+
+@digest.command("subscribe")
+@click.argument("country")
+@click.option("--contact", "contact_name", required=True, help="The contact point (e-mail or webhook).")
+@_AS
+@_ORG
+@click.pass_context
+def digest_subscribe(
+    ctx: click.Context, country: str, contact_name: str, as_email: str | None, org_name: str | None
+) -> None:
+    """Send the contact point COUNTRY's digest every day (after the UTC day ends)."""
+
+    @_friendly
+    def run() -> None:
+        app = _app(ctx)
+        done = app.subscribe_digest(_viewer(app, as_email, org_name), country, contact_name)
+        click.echo(f"digest {done['id']}: {done['country']} to {done['contact']} ({done['channel']})")
+
+    run()
+
+
+@digest.command("unsubscribe")
+@click.argument("country")
+@click.option("--contact", "contact_name", required=True, help="The contact point.")
+@_AS
+@_ORG
+@click.pass_context
+def digest_unsubscribe(
+    ctx: click.Context, country: str, contact_name: str, as_email: str | None, org_name: str | None
+) -> None:
+    """Stop sending the contact point COUNTRY's digest."""
+
+    @_friendly
+    def run() -> None:
+        app = _app(ctx)
+        app.unsubscribe_digest(_viewer(app, as_email, org_name), country=country, contact=contact_name)
+        click.echo(f"digest of {country.upper()} to {contact_name} stopped")
+
+    run()
+
+
+@digest.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@_AS
+@_ORG
+@click.pass_context
+def digest_list(ctx: click.Context, as_json: bool, as_email: str | None, org_name: str | None) -> None:
+    """Subscriptions (the operator's view: all of them), with the last digest's delivery state."""
+
+    @_friendly
+    def run() -> None:
+        app = _app(ctx)
+        found = app.digest_subscriptions(_viewer(app, as_email, org_name))
+        if as_json:
+            _echo_json(found)
+            return
+        for d in found:
+            last = d["last"]
+            state = "none yet"
+            if last:
+                state = f"last {last['day']} {last['status']} {last['ticket'] or ''}".rstrip()
+            off = "" if d["enabled"] else " (contact disabled)"
+            click.echo(f"{d['id']:>4}  {d['country']}  {d['contact']}{off}  {d['channel']}  {state}")
+
+    run()
+
+
+@digest.command("show")
+@click.argument("country")
+@click.option("--day", help="YYYY-MM-DD (UTC); default: yesterday.")
+@click.option(
+    "--as",
+    "as_email",
+    help="As this member sees it (default: as a contact outside the alliance: TLP:CLEAR only).",
+)
+@_ORG
+@click.pass_context
+def digest_show(
+    ctx: click.Context, country: str, day: str | None, as_email: str | None, org_name: str | None
+) -> None:
+    """Print COUNTRY's digest of a day as JSON: abused infrastructure by kind, AS and operator, who
+    was notified and what came back."""
+
+    @_friendly
+    def run() -> None:
+        from accord.routing.digest import outside_viewer
+
+        app = _app(ctx)
+        viewer = outside_viewer() if as_email is None else app.viewer(as_email, org_name)
+        _echo_json(app.digest(viewer, country, day))
+
+    run()

@@ -533,8 +533,13 @@ def _describe(row: Any, scopes: list[tuple[str, str]], org_name: str | None) -> 
     }
 
 
-def _may_read(viewer: Viewer) -> bool:
+def may_read(viewer: Viewer) -> bool:
+    """Who may read the directory (and so who was notified): the operator, platform administrators
+    and vetted members."""
     return viewer.can_administer_platform or (viewer.org_id is not None and viewer.org_vetted)
+
+
+_may_read = may_read
 
 
 def list_contacts(

@@ -23,6 +23,10 @@ One message per recipient, interval and ticket (a ticket names a fixed set of ou
    `last_error` and back to `queued` after an exponential back-off, or `failed` once
    `ACCORD_DELIVERY_MAX_ATTEMPTS` are used. Failures are data, never exceptions out of `run`.
 
+Daily digests (`accord.routing.digest`) travel the same way: their outbox rows (recipient
+`digest:<subscription>`, one per day) are claimed, sent, retried and marked like any other; only what
+is sent differs (the country view of the day, computed at send time as the recipient may see it).
+
 Webhook signatures: `X-Accord-Signature: sha256=<hex>` is HMAC-SHA256 of the raw body under the
 contact's secret (`webhook_secret`: derived from the node's webhook key and the contact's id, shown
 to those who manage the contact); the body carries `sent` and `ticket`, and `X-Accord-Timestamp`
@@ -55,13 +59,21 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from accord.db import Database
-from accord.db.schema import contact_point, notification, notification_object, org, stix_object
+from accord.db.schema import (
+    contact_point,
+    digest_subscription,
+    notification,
+    notification_object,
+    org,
+    stix_object,
+)
 from accord.errors import Conflict, InvalidInput, NotFound
 from accord.feeds.fetch import FetchFailed, FetchRefused, vet_url, vetted_client
 from accord.intel.query import Renderer
 from accord.intel.timestamps import format_micros, now_micros
 from accord.members.service import normalise_email
 from accord.policy import Policy
+from accord.routing import digest as digests
 from accord.routing import formats
 from accord.routing.engine import Recipient, recipient_viewer
 from accord.settings import Settings
@@ -254,6 +266,15 @@ def email_message(
     inner.set_content(body, charset="utf-8")
     maintype, _, subtype = mime.partition(";")[0].partition("/")
     inner.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return envelope(inner, subject, notice.ticket, language, sender, to, pgp_key, sent_us)
+
+
+def envelope(
+    inner: EmailMessage, subject: str, ticket: str, language: str, sender: str, to: str, pgp_key: str | None,
+    sent_us: int,
+) -> EmailMessage | MIMEMultipart:  # fmt: skip
+    """The message as mailed: `inner` as it is, or as PGP/MIME (RFC 3156) when the contact has a
+    key; the headers (Subject, Message-ID from the ticket) outside."""
     outer: EmailMessage | MIMEMultipart
     if pgp_key:
         armoured = encrypt(pgp_key, inner.as_bytes())
@@ -273,8 +294,8 @@ def email_message(
     outer["From"] = sender
     outer["To"] = to
     outer["Date"] = format_datetime(datetime.fromtimestamp(sent_us / 1e6, UTC))
-    outer["Message-ID"] = f"<{notice.ticket}@{domain}>" if notice.ticket else make_msgid(domain=domain)
-    outer["X-Accord-Ticket"] = notice.ticket
+    outer["Message-ID"] = f"<{ticket}@{domain}>" if ticket else make_msgid(domain=domain)
+    outer["X-Accord-Ticket"] = ticket
     outer["Auto-Submitted"] = "auto-generated"
     outer["Content-Language"] = language
     return outer
@@ -353,7 +374,8 @@ class Prepared:
     pgp_key: str | None
     contact_id: int | None
     org_id: int | None
-    notice: formats.Notice
+    notice: formats.Notice | None  # a notification's values, or
+    digest: digests.Notice | None = None  # a daily digest
 
 
 @dataclass
@@ -492,24 +514,13 @@ class Deliverer:
                 select(notification).where(notification.c.id.in_(claim.ids)).order_by(notification.c.id)
             ).all()
             first = rows[0]
+            if digests.is_digest(claim.recipient):
+                return self._prepare_digest(conn, claim)
             if claim.recipient.startswith("contact:"):
-                cid = int(claim.recipient.partition(":")[2])
-                c = conn.execute(
-                    select(contact_point, org.c.vetted, org.c.sector)
-                    .outerjoin(org, org.c.id == contact_point.c.org_id)
-                    .where(contact_point.c.id == cid)
-                ).first()
-                if c is None:
-                    return "the contact point was removed before delivery"
-                if not c.enabled:
-                    return "the contact point is disabled"
-                r = Recipient(
-                    key=claim.recipient, contact_id=c.id, org_id=c.org_id, org_vetted=bool(c.vetted),
-                    sector=c.sector, name=c.name, kind=c.kind, channel=c.channel, format=c.format,
-                    address=(c.email if c.channel == "email" else c.url) or "", curated=bool(c.curated),
-                )  # fmt: skip
-                languages = c.languages.split(",") if c.languages else ["en"]
-                pgp_key = c.pgp_key
+                contact = _contact(conn, claim.recipient, int(claim.recipient.partition(":")[2]))
+                if isinstance(contact, str):
+                    return contact
+                r, languages, pgp_key = contact
             else:  # a network's abuse mailbox from the enrichment data: X-ARF by e-mail, in English
                 try:
                     normalise_email(first.address)
@@ -558,6 +569,32 @@ class Deliverer:
             pgp_key=pgp_key, contact_id=r.contact_id, org_id=r.org_id, notice=notice,
         )  # fmt: skip
 
+    def _prepare_digest(self, conn: Connection, claim: Claim) -> Prepared | str:
+        """A daily digest: the subscription's contact point as it is now, and the country view of
+        the day computed through the policy as that contact's recipient viewer."""
+        sub = conn.execute(
+            select(digest_subscription).where(
+                digest_subscription.c.id == digests.subscription_of(claim.recipient)
+            )
+        ).first()
+        if sub is None:
+            return "the digest subscription was removed before delivery"
+        found = _contact(conn, claim.recipient, sub.contact_id)
+        if isinstance(found, str):
+            return found
+        r, languages, pgp_key = found
+        if r.channel not in digests.CHANNELS:
+            return f"a digest goes by e-mail or webhook; the contact point now takes {r.channel}"
+        notice = digests.Notice(
+            ticket=claim.ticket, node=self.settings.node_name, recipient=r.name, country=sub.country,
+            day=format_micros(claim.interval_us)[:10], tlp=digests.tlp_of(r),
+            content=digests.content(self.db, self.policy, r, sub.country, claim.interval_us),
+        )  # fmt: skip
+        return Prepared(
+            channel=r.channel, fmt="json", address=r.address, language=formats.language_for(languages),
+            pgp_key=pgp_key, contact_id=r.contact_id, org_id=r.org_id, notice=None, digest=notice,
+        )  # fmt: skip
+
     def _visible_objects(
         self, conn: Connection, r: Recipient, pks: set[int]
     ) -> dict[int, tuple[Any, dict[str, Any]]]:
@@ -580,6 +617,10 @@ class Deliverer:
     # -- sending ----------------------------------------------------------------------------------------
 
     def send(self, p: Prepared, mailer: Mailer, sent_us: int) -> None:
+        if p.digest is not None:
+            self._send_digest(p, p.digest, mailer, sent_us)
+            return
+        assert p.notice is not None
         if p.channel == "email":
             if not p.address:
                 raise DeliveryError("the contact point has no e-mail address")
@@ -591,11 +632,7 @@ class Deliverer:
             if p.contact_id is None or not p.address:
                 raise DeliveryError("a webhook needs a contact point with a URL")
             body = formats.webhook_body(p.notice, p.fmt, sent_us)
-            allow = [n.strip() for n in self.settings.feed_allow_networks.split(",") if n.strip()]
-            post_webhook(
-                p.address, body, webhook_secret(self.webhook_key, p.contact_id), p.notice.ticket, sent_us,
-                allow_networks=allow, timeout=self.settings.webhook_timeout_seconds, resolver=self.resolver,
-            )  # fmt: skip
+            self._post(p.address, body, p.contact_id, p.notice.ticket, sent_us)
         elif p.channel == "taxii":
             if p.org_id is None:
                 raise DeliveryError(
@@ -605,6 +642,28 @@ class Deliverer:
             # Nothing leaves the node: the objects are added when the claim is marked sent.
         else:
             raise DeliveryError(f"unknown channel {p.channel!r}")
+
+    def _send_digest(self, p: Prepared, d: digests.Notice, mailer: Mailer, sent_us: int) -> None:
+        if p.channel == "email":
+            if not p.address:
+                raise DeliveryError("the contact point has no e-mail address")
+            subject, inner = digests.email_content(d, p.language)
+            s = self.settings
+            mailer.send(envelope(inner, subject, d.ticket, p.language, s.smtp_from, p.address, p.pgp_key,
+                                 sent_us), p.address)  # fmt: skip
+        elif p.channel == "webhook":
+            if p.contact_id is None or not p.address:
+                raise DeliveryError("a webhook needs a contact point with a URL")
+            self._post(p.address, digests.webhook_body(d, sent_us), p.contact_id, d.ticket, sent_us)
+        else:
+            raise DeliveryError(f"a digest goes by e-mail or webhook, not {p.channel!r}")
+
+    def _post(self, url: str, body: bytes, contact_id: int, ticket: str, sent_us: int) -> None:
+        allow = [n.strip() for n in self.settings.feed_allow_networks.split(",") if n.strip()]
+        post_webhook(
+            url, body, webhook_secret(self.webhook_key, contact_id), ticket, sent_us, allow_networks=allow,
+            timeout=self.settings.webhook_timeout_seconds, resolver=self.resolver,
+        )  # fmt: skip
 
     # -- marking ------------------------------------------------------------------------------------------
 
@@ -631,7 +690,7 @@ class Deliverer:
         with self.db.write() as conn:
             done = conn.execute(update(notification).where(held).values(updated_us=now, **values)).rowcount
             if done and status == "sent" and prepared is not None and prepared.channel == "taxii":
-                assert prepared.contact_id is not None
+                assert prepared.contact_id is not None and prepared.notice is not None
                 _add_to_collection(conn, prepared.contact_id, claim.ids[0], prepared.notice, now)
         return status if done else "lost-claim"
 
@@ -678,6 +737,25 @@ class Deliverer:
             report.failed += 1
             report.gave_up += status == "failed"
             report.errors.append({"ticket": claim.ticket, "recipient": claim.recipient, "error": error})
+
+
+def _contact(conn: Connection, key: str, contact_id: int) -> tuple[Recipient, list[str], str | None] | str:
+    """(recipient, languages, PGP key) of a contact point as it is now; a str: why not to send."""
+    c = conn.execute(
+        select(contact_point, org.c.vetted, org.c.sector)
+        .outerjoin(org, org.c.id == contact_point.c.org_id)
+        .where(contact_point.c.id == contact_id)
+    ).first()
+    if c is None:
+        return "the contact point was removed before delivery"
+    if not c.enabled:
+        return "the contact point is disabled"
+    r = Recipient(
+        key=key, contact_id=c.id, org_id=c.org_id, org_vetted=bool(c.vetted), sector=c.sector, name=c.name,
+        kind=c.kind, channel=c.channel, format=c.format,
+        address=(c.email if c.channel == "email" else c.url) or "", curated=bool(c.curated),
+    )  # fmt: skip
+    return r, (c.languages.split(",") if c.languages else ["en"]), c.pgp_key
 
 
 def _now(now_us: int | None) -> int:

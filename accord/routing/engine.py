@@ -1,9 +1,11 @@
 """The routing engine: which recipients get which of a batch of stored values.
 
 One batch is a range of stored objects (`stix_object.pk` in (after, upto]). Its IP, domain and URL
-values are read with their objects in one query (never warninglisted values, never TLP:RED, never
-revoked objects), enriched in bulk (`Enricher.enrich_ips` for addresses, `enrich_names` for domains
-and URLs), matched against the contact directory and the rules, and gated by the policy:
+values are read with their objects in one query, each column aggregated by the database into one
+array (never warninglisted values, never TLP:RED, never revoked objects), while a second connection
+reads what the objects state of severity and confidence (only when a rule asks). They are enriched
+in bulk (`Enricher.enrich_ips` for addresses, `enrich_names` for domains and URLs), matched against
+the contact directory and the rules, and gated by the policy:
 
 1. **Contacts** (`Directory`): per contact kind, the contact points whose constituency covers the
    value: by country (the address's registered country, or a ccTLD's), AS number, network (the most
@@ -19,18 +21,23 @@ and URLs), matched against the contact directory and the rules, and gated by the
    of the batches: those are the only columns of a row `visible` reads, so the answer is the
    policy's own for every row. RED objects carry users audiences, which no recipient is in.
 
-Why it is fast: values are columns (numpy arrays), never a Python object each. Contacts and rules
-are decided once per distinct combination (country, contacts of the AS, rules passed, automatic
-mailbox or not, network and domain contacts) — a few hundred per batch — and spread back to the
-values with `np.repeat`; the policy's verdicts form a small (organisation x triple) table read with
-one fancy index; a stable sort by recipient keeps each recipient's values in pk order.
+Why it is fast: values are columns (numpy arrays), never a Python object each, and arrive as
+columns (one aggregated row, not a tuple per value). Contacts and rules are decided once per
+distinct combination (country, contacts of the AS, rules passed, automatic mailbox or not, network
+and domain contacts) — a few hundred per batch — and spread back to the values with `np.repeat`;
+the policy's verdicts form a small (organisation x triple) table read with one fancy index (its
+statements built once per process); a stable sort by recipient keeps each recipient's values in
+pk order, and each recipient's share is a slice of shared item columns (`Items`), made into tuples
+only as the outbox writes them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import compress
+from itertools import compress, repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -63,8 +70,8 @@ from accord.routing.ranges import RangeTable
 from accord.routing.rules import KIND_VALUES, Rule, confidence_of, severity_of
 
 __all__ = [
-    "Batch", "Directory", "Recipient", "Routed", "Router", "group_rows", "pk_bounds", "read_batch",
-    "recipient_viewer", "visible_triples",
+    "Batch", "Directory", "Items", "Recipient", "Routed", "Router", "first_seen", "first_seen_keys",
+    "group_rows", "pk_bounds", "read_batch", "recipient_viewer", "visible_triples",
 ]  # fmt: skip
 
 DAY_US = 86_400_000_000
@@ -214,8 +221,10 @@ class Batch:
     ip_lo: Sequence[bytes | None] | None = None  # when the directory has networks
     type: Sequence[str] | None = None  # when a rule matches STIX types
     tlp: Sequence[str | None] | None = None  # when a rule matches TLP levels
-    content: Sequence[str | None] | None = None  # when a rule needs severity or confidence: the
-    # object's JSON where it mentions either (None elsewhere: it states neither)
+    # When a rule needs severity or confidence ("content"): what each value's object states, as a
+    # rank in SEVERITIES and a confidence (-1: states none), read from the objects' JSON.
+    severity: npt.NDArray[np.int16] | None = None
+    confidence: npt.NDArray[np.int16] | None = None
 
     def __len__(self) -> int:
         return len(self.value)
@@ -225,17 +234,174 @@ _OPTIONAL = ("ip_lo", "type", "tlp", "content")
 _MENTIONS = ("severity", "confidence")  # every object that `severity_of` or `confidence_of` reads has one
 
 
-def _mentioning(conn: Connection) -> Any:
-    """The object's JSON where it contains "severity" or "confidence", else NULL: most objects state
-    neither, and reading and parsing every object's JSON would cost more than the rest of routing.
-    Case-sensitive substring tests, the quickest each engine has: GLOB (SQLite), strpos (PostgreSQL)."""
+def _mentioning(conn: Connection, words: Sequence[str]) -> Any:
+    """Objects whose JSON contains one of `words`: most objects state neither severity nor
+    confidence, and reading and parsing every object's JSON would cost more than the rest of
+    routing. Case-sensitive substring tests, the quickest each engine has: GLOB (SQLite), strpos
+    (PostgreSQL)."""
     content = stix_object.c.content
-    found: list[Any]
     if conn.dialect.name == "sqlite":
-        found = [content.op("GLOB")(f"*{word}*") for word in _MENTIONS]
-    else:
-        found = [func.strpos(content, word) > 0 for word in _MENTIONS]
-    return case((or_(*found), content), else_=null())
+        return or_(*[content.op("GLOB")(f"*{word}*") for word in words])
+    return or_(*[func.strpos(content, word) > 0 for word in words])
+
+
+def _routable(after_pk: Any, upto_pk: Any) -> list[Any]:
+    """The objects of a batch that routing reads: pk in (after, upto], not revoked, not TLP:RED."""
+    return [
+        stix_object.c.pk > after_pk,
+        stix_object.c.pk <= upto_pk,
+        stix_object.c.revoked.is_(False),
+        or_(stix_object.c.tlp.is_(None), stix_object.c.tlp != "red"),
+    ]
+
+
+def _driver_query(conn: Connection, query: Any) -> tuple[str, Any]:
+    """A statement compiled for the driver's own cursor: its SQL and its parameters."""
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    params: Any = compiled.params
+    if compiled.positiontup is not None:
+        params = tuple(compiled.params[name] for name in compiled.positiontup)
+    return str(compiled), params
+
+
+def _too_big(exc: BaseException) -> bool:
+    """The engine's limit on one value (1 GB by default) refused an aggregated column."""
+    sqlite, postgresql = getattr(exc, "sqlite_errorname", None), getattr(exc, "sqlstate", None)
+    return sqlite == "SQLITE_TOOBIG" or postgresql == "54000"  # program_limit_exceeded
+
+
+def _columns(
+    conn: Connection, columns: Sequence[Any], after_pk: int, upto_pk: int
+) -> tuple[int, list[list[Any]]]:
+    """The columns of the values of objects with pk in (after, upto] (see `read_batch`), each
+    aggregated into one array by the database: one row, instead of a tuple per value to build (at
+    hundreds of thousands of values a batch, building them costs more than the query). SQLite
+    gives JSON arrays (`json_group_array`), PostgreSQL arrays (`array_agg`, binary). Every
+    aggregate takes the rows in the same order; `read_batch` puts them in pk order. Also how many
+    of the values' objects have references (source_ref or target_ref; most have neither). A range
+    whose column passes the engine's size limit for one value is read in two halves."""
+    sqlite = conn.dialect.name == "sqlite"
+    aggregate = func.json_group_array if sqlite else func.array_agg
+    referring = func.count(stix_object.c.source_ref) + func.count(stix_object.c.target_ref)
+    query = (
+        select(func.count(), referring, *(aggregate(c) for c in columns))
+        .select_from(observable.join(stix_object, stix_object.c.pk == observable.c.object_pk))
+        .where(
+            observable.c.object_pk > after_pk,
+            observable.c.object_pk <= upto_pk,
+            # The same range on the objects' side: without it PostgreSQL's merge join walks the
+            # objects' primary key from the first object, for every batch.
+            *_routable(after_pk, upto_pk),
+            observable.c.kind.in_(KIND_VALUES),
+            observable.c.warninglist.is_(None),
+        )
+    )
+    sql, params = _driver_query(conn, query)
+    raw: Any = conn.connection.dbapi_connection
+    # psycopg: binary results (integers arrive as integers, not text to parse).
+    cursor = raw.cursor() if sqlite else raw.cursor(binary=True)
+    try:
+        savepoint = None if sqlite else conn.begin_nested()  # PostgreSQL: an error ends the transaction
+        try:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        except Exception as exc:
+            if savepoint is not None:
+                savepoint.rollback()
+            if not _too_big(exc) or upto_pk - after_pk < 2:
+                raise
+            middle = (after_pk + upto_pk) // 2
+            refs, lower = _columns(conn, columns, after_pk, middle)
+            more, upper = _columns(conn, columns, middle, upto_pk)
+            if lower and upper:
+                return refs + more, [a + b for a, b in zip(lower, upper, strict=True)]
+            return refs + more, lower or upper
+        if savepoint is not None:
+            savepoint.commit()
+    finally:
+        cursor.close()
+    if not row[0]:
+        return 0, []
+    return int(row[1]), [orjson.loads(col) for col in row[2:]] if sqlite else list(row[2:])
+
+
+def _references(conn: Connection, after_pk: int, upto_pk: int) -> dict[int, tuple[str | None, str | None]]:
+    """(source_ref, target_ref) of the objects of a batch that have either."""
+    query = select(stix_object.c.pk, stix_object.c.source_ref, stix_object.c.target_ref).where(
+        *_routable(after_pk, upto_pk),
+        or_(stix_object.c.source_ref.is_not(None), stix_object.c.target_ref.is_not(None)),
+    )
+    return {pk: (source, target) for pk, source, target in conn.execute(query)}
+
+
+Stated = dict[int, tuple[int, int]]  # object pk -> (severity rank, confidence); -1: none stated
+
+
+def _stated(conn: Connection, after_pk: int, upto_pk: int) -> Stated:
+    """The severity and confidence the objects with pk in (after, upto] state, for those whose
+    JSON mentions either (`severity_of`, `confidence_of`; an object once, however many values)."""
+    query = select(stix_object.c.pk, stix_object.c.content).where(
+        stix_object.c.pk > after_pk, stix_object.c.pk <= upto_pk, _mentioning(conn, _MENTIONS)
+    )
+    sql, params = _driver_query(conn, query)
+    raw: Any = conn.connection.dbapi_connection
+    cursor = raw.cursor()
+    try:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    out: Stated = {}
+    for pk, content in rows:
+        obj = orjson.loads(content)
+        s, c = severity_of(obj), confidence_of(obj)
+        out[pk] = (-1 if s is None else s, -1 if c is None else c)
+    return out
+
+
+def _stated_beside(conn: Connection, after_pk: int, upto_pk: int) -> Callable[[], Stated] | None:
+    """`_stated`, read on a second connection (in a thread) while the batch's own connection reads
+    its values: testing every object's JSON for the two words costs as much as reading the values,
+    and the database (or, for SQLite, the driver, which lets go of the interpreter while it works)
+    does both at once on two cores. An object's JSON never changes once stored, and the second
+    connection's snapshot is taken first: every object the batch reads is in it (objects are only
+    ever deleted, and those past the cursor were stored before routing began). Returns the wait for
+    the answer (which raises what the read raised); None for an in-memory SQLite database (another
+    connection would see another database)."""
+    engine = conn.engine
+    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
+        return None
+    taken = threading.Event()
+    answer: list[Stated] = []
+    failed: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            with engine.connect() as other:
+                if engine.dialect.name == "postgresql":  # one snapshot for the transaction
+                    other.execution_options(isolation_level="REPEATABLE READ")
+                with other.begin():
+                    # SQLite: the batch's writer holds the write lock, so any snapshot is its own.
+                    other.exec_driver_sql("SELECT 1")
+                    taken.set()
+                    answer.append(_stated(other, after_pk, upto_pk))
+        except BaseException as exc:  # handed to the waiting thread
+            failed.append(exc)
+        finally:
+            taken.set()
+
+    # A thread per batch, not a pool: a pool's threads would not survive a fork of the process.
+    thread = threading.Thread(target=read, name="accord-routing-read", daemon=True)
+    thread.start()
+    taken.wait()
+
+    def result() -> Stated:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return answer[0]
+
+    return result
 
 
 def read_batch(
@@ -245,67 +411,63 @@ def read_batch(
     warninglisted, of unrevoked objects that are not TLP:RED. `needs` names the optional columns
     to read (ip_lo, type, tlp, content): what the directory and the rules look at.
 
-    One query through the driver's own cursor, in the caller's transaction: at hundreds of thousands
-    of rows a batch, building a SQLAlchemy row per value costs as much as the query. The kind comes
+    Through the driver's own cursor, in the caller's transaction (see `_columns`). The kind comes
     as its index in KIND_VALUES (small integers are shared objects; strings are not)."""
+    sqlite = conn.dialect.name == "sqlite"
+    ip_lo = observable.c.ip_lo
     optional = {
-        "ip_lo": observable.c.ip_lo,
+        # JSON holds no bytes: SQLite sends the key as hex (hex() of NULL would be '').
+        "ip_lo": case((ip_lo.is_(None), null()), else_=func.hex(ip_lo)) if sqlite else ip_lo,
         "type": stix_object.c.type,
         "tlp": stix_object.c.tlp,
-        "content": _mentioning(conn),
     }
-    names = [name for name in _OPTIONAL if name in needs]
+    names = [name for name in optional if name in needs]
     kind = case({k: i for i, k in enumerate(KIND_VALUES)}, value=observable.c.kind, else_=-1)
     columns = [
         observable.c.object_pk, kind, observable.c.value, stix_object.c.audience_id,
-        stix_object.c.source_ref, stix_object.c.target_ref, stix_object.c.date_added_us,
-        *(optional[name] for name in names),
+        stix_object.c.date_added_us, *(optional[name] for name in names),
     ]  # fmt: skip
-    query = (
-        select(*columns)
-        .select_from(observable.join(stix_object, stix_object.c.pk == observable.c.object_pk))
-        .where(
-            observable.c.object_pk > after_pk,
-            observable.c.object_pk <= upto_pk,
-            # The same range on the objects' side: without it PostgreSQL's merge join walks the
-            # objects' primary key from the first object, for every batch.
-            stix_object.c.pk > after_pk,
-            stix_object.c.pk <= upto_pk,
-            observable.c.kind.in_(KIND_VALUES),
-            observable.c.warninglist.is_(None),
-            stix_object.c.revoked.is_(False),
-            or_(stix_object.c.tlp.is_(None), stix_object.c.tlp != "red"),
-        )
-        .order_by(observable.c.object_pk)
-    )
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    params: Any = compiled.params
-    if compiled.positiontup is not None:
-        params = tuple(compiled.params[name] for name in compiled.positiontup)
-    raw: Any = conn.connection.dbapi_connection
-    # psycopg: binary results (integers arrive as integers, not text to parse).
-    cursor = raw.cursor(binary=True) if conn.dialect.name == "postgresql" else raw.cursor()
-    with gc_paused():  # a tuple per row: the cyclic collector's passes over them free nothing
-        try:
-            cursor.execute(str(compiled), params)
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
-        if not rows:
+    beside = _stated_beside(conn, after_pk, upto_pk) if "content" in needs else None
+    with gc_paused():  # an object per value: the cyclic collector's passes over them free nothing
+        refs, cols = _columns(conn, columns, after_pk, upto_pk)
+        if "content" in needs:
+            stated = beside() if beside is not None else _stated(conn, after_pk, upto_pk)
+        if not cols:
             return Batch()
-        cols = list(zip(*rows, strict=True))
-        del rows
-    b = Batch(
-        pk=np.array(cols[0], dtype=np.int64),
-        kind=np.array(cols[1], dtype=np.int8),
-        value=cols[2],
-        audience=np.array(cols[3], dtype=np.int64),
-        source_ref=cols[4],
-        target_ref=cols[5],
-        added_us=np.array(cols[6], dtype=np.int64),
-    )
-    for name, col in zip(names, cols[7:], strict=True):
-        setattr(b, name, col)
+        pk = np.array(cols[0], dtype=np.int64)
+        if len(pk) > 1 and not (pk[1:] >= pk[:-1]).all():  # in pk order (ties: as the engine read them)
+            order = np.argsort(pk, kind="stable")
+            pk = pk[order]
+            at = order.tolist()
+            cols = [[c[i] for i in at] for c in cols]
+        n = len(pk)
+        b = Batch(
+            pk=pk,
+            kind=np.array(cols[1], dtype=np.int8),
+            value=cols[2],
+            audience=np.array(cols[3], dtype=np.int64),
+            source_ref=[None] * n,
+            target_ref=[None] * n,
+            added_us=np.array(cols[4], dtype=np.int64),
+        )
+        if refs:
+            found = _references(conn, after_pk, upto_pk)
+            ends = list(map(found.get, pk.tolist(), repeat((None, None), n)))
+            b.source_ref, b.target_ref = [e[0] for e in ends], [e[1] for e in ends]
+        for name, col in zip(names, cols[5:], strict=True):
+            if name == "ip_lo" and sqlite:
+                col = [None if h is None else bytes.fromhex(h) for h in col]
+            setattr(b, name, col)
+        if "content" in needs:  # each value its object's, by a sorted search of the stating objects
+            b.severity, b.confidence = np.full(n, -1, np.int16), np.full(n, -1, np.int16)
+            if stated:
+                keys = np.fromiter(stated, np.int64, len(stated))
+                both = np.array(list(stated.values()), np.int16).reshape(-1, 2)
+                order = np.argsort(keys)
+                keys, both = keys[order], both[order]
+                at = np.minimum(np.searchsorted(keys, pk), len(keys) - 1)
+                hit = keys[at] == pk
+                b.severity[hit], b.confidence[hit] = both[at[hit], 0], both[at[hit], 1]
     return b
 
 
@@ -333,7 +495,28 @@ def visible_triples(
     conn: Connection, policy: Policy, viewer: Viewer, triples: Sequence[tuple[int, str | None, str | None]]
 ) -> set[tuple[int, str | None, str | None]]:
     """Which (audience, source_ref, target_ref) triples `policy.visible` lets the viewer read: the
-    columns `visible` looks at, so this is the policy's verdict for every row carrying them."""
+    columns `visible` looks at, so this is the policy's verdict for every row carrying them. Asked
+    of the database every time; the statement is built once per policy, viewer and triples (the
+    policy's SQL costs milliseconds to build, and routing asks it for every recipient organisation
+    on every run)."""
+    key = (viewer, tuple(sorted(set(triples), key=repr)))
+    statements = _STATEMENTS.setdefault(policy, {})
+    query = statements.get(key)
+    if query is None:
+        query = _visible_query(policy, viewer, key[1])
+        if query is None:
+            return set()
+        if len(statements) >= 256:
+            statements.clear()
+        statements[key] = query
+    return {(int(a), s, t) for a, s, t in conn.execute(query)}
+
+
+_STATEMENTS: weakref.WeakKeyDictionary[Policy, dict[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
+
+
+def _visible_query(policy: Policy, viewer: Viewer, triples: Sequence[Triple]) -> Any:
+    """The triples as rows, filtered by `policy.visible` for the viewer (None: no triples)."""
     plain = sorted({a for a, s, t in triples if s is None and t is None})
     parts: list[Any] = []
     if plain:
@@ -353,15 +536,14 @@ def visible_triples(
             )
         )
     if not parts:
-        return set()
+        return None
     combined: Any = parts[0]
     if len(parts) > 1:
         combined = union_all(*parts)
     rows = combined.subquery()
-    query = select(rows.c.audience_id, rows.c.source_ref, rows.c.target_ref).where(
+    return select(rows.c.audience_id, rows.c.source_ref, rows.c.target_ref).where(
         policy.visible(viewer, rows)
     )
-    return {(int(a), s, t) for a, s, t in conn.execute(query)}
 
 
 # --- routing ------------------------------------------------------------------------------------------------
@@ -409,10 +591,45 @@ def first_seen(values: Sequence[str]) -> tuple[I64, npt.NDArray[np.bool_] | None
     return ids, np.bincount(ids, minlength=n)[ids] > 1
 
 
+def first_seen_keys(keys: npt.NDArray[np.uint32]) -> tuple[I64, npt.NDArray[np.bool_] | None]:
+    """`first_seen` for values that are their keys (IPv4 addresses in normalised form): by sorting
+    integers instead of hashing texts."""
+    n = len(keys)
+    _u, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    if len(first) == n:
+        return np.arange(n, dtype=np.int64), None
+    inverse = inverse.reshape(-1)
+    return first[inverse].astype(np.int64), counts[inverse] > 1
+
+
 # A routed value, as the outbox stores it: [value, kind, country, asn, object_pk, rule]
 Item = tuple[Any, ...]
+
+
+class Items:
+    """One recipient's routed values in a batch, as rows [lo, hi) of the batch's item columns
+    (value, kind, country, asn, object_pk, rule), which all its recipients share: no tuple per
+    value until the outbox writes them (hundreds of thousands of tuples alive would cost the cyclic
+    collector's passes more than building them)."""
+
+    __slots__ = ("columns", "hi", "lo")
+
+    def __init__(self, columns: Sequence[list[Any]], lo: int, hi: int) -> None:
+        self.columns, self.lo, self.hi = columns, lo, hi
+
+    def __len__(self) -> int:
+        return self.hi - self.lo
+
+    def column(self, i: int) -> list[Any]:
+        return self.columns[i][self.lo : self.hi]
+
+    def rows(self) -> list[Item]:
+        return list(zip(*(c[self.lo : self.hi] for c in self.columns), strict=True))
+
+
 _KIND_TEXT = np.array(KIND_VALUES, dtype=object)
 _COUNTRY_TEXT = np.array(COUNTRIES, dtype=object)
+_COUNTRY_KEY = np.array([c or "" for c in COUNTRIES], dtype=object)  # abuse_count's: "" for unknown
 _ADDRESS_KINDS = KIND_VALUES.index("ipv6") + 1  # kinds below this are addresses (ipv4, ipv6)
 _WORD = 62  # rules per int64 word of rule bits
 
@@ -423,9 +640,10 @@ class Routed:
     values it receives (first occurrence of each value in the batch)."""
 
     candidates: int = 0
-    counts: list[dict[str, Any]] = field(default_factory=list)  # abuse_count rows of this batch
+    # abuse_count rows of this batch: (day, country, asn, kind, audience_id, operator, value_count)
+    counts: list[tuple[Any, ...]] = field(default_factory=list)
     recipients: dict[str, Recipient] = field(default_factory=dict)
-    items: dict[str, list[Item]] = field(default_factory=dict)
+    items: dict[str, Items] = field(default_factory=dict)
 
 
 class _Enriched(NamedTuple):
@@ -439,6 +657,7 @@ class _Enriched(NamedTuple):
     networks: list[tuple[str | None, str | None]]  # (operator, abuse mailbox)
     host: list[str | None] | None
     keys: npt.NDArray[np.bytes_] | None
+    v4_keys: npt.NDArray[np.uint32] | None  # when every value is an IPv4 address (see IPBatch)
 
 
 class _Triples(NamedTuple):
@@ -527,6 +746,7 @@ class Router:
         source = np.full(n, NONE, np.uint8)
         row = np.full(n, -1, np.int32)
         keys = None
+        v4_keys = None
         if any(t is not None for t in d.network_tables):
             lo = b.ip_lo if b.ip_lo is not None else [None] * n
             keys = np.array([k or b"" for k in lo], dtype="S16")  # b"": the zero key (no address)
@@ -536,6 +756,8 @@ class Router:
         if len(addr_at):
             values = b.value if len(addr_at) == n else [b.value[i] for i in addr_at.tolist()]
             ips = self.enricher.enrich_ips(values)
+            if len(addr_at) == n:
+                v4_keys = ips.v4_keys
             country[addr_at], asn[addr_at] = ips.country, ips.asn
             source[addr_at], row[addr_at] = ips.network_source, ips.network_row
         name_at = np.flatnonzero(~address)
@@ -564,7 +786,7 @@ class Router:
             asn_of[inverse] = asn[known]  # a network row has one AS: any of its values tells it
             networks = [self._network(k, a) for k, a in zip(distinct.tolist(), asn_of.tolist(), strict=True)]
             network[known] = inverse
-        return _Enriched(country, asn, network, networks, host, keys)
+        return _Enriched(country, asn, network, networks, host, keys, v4_keys)
 
     # -- rules ----------------------------------------------------------------------------------------
 
@@ -580,22 +802,7 @@ class Router:
             if b.tlp is not None and any(r.tlp for r in self.rules)
             else None
         )
-        severity = confidence = None
-        if self.needs_content and b.content is not None:
-            severity = np.full(n, -1, np.int16)
-            confidence = np.full(n, -1, np.int16)
-            at = np.flatnonzero(np.fromiter(map(bool, b.content), bool, n))  # JSON is never empty
-            parsed: dict[int, tuple[int, int]] = {}
-            got: list[tuple[int, int]] = []
-            for i, pk in zip(at.tolist(), b.pk[at].tolist(), strict=True):
-                found = parsed.get(pk)
-                if found is None:  # once per object (an object may have several values)
-                    obj = orjson.loads(b.content[i])  # type: ignore[arg-type]  # not None: `at`
-                    s, c = severity_of(obj), confidence_of(obj)
-                    found = parsed[pk] = (-1 if s is None else s, -1 if c is None else c)
-                got.append(found)
-            if got:
-                severity[at], confidence[at] = np.array(got, dtype=np.int16).T
+        severity, confidence = (b.severity, b.confidence) if self.needs_content else (None, None)
         for i, rule in enumerate(self.rules):
             mask = np.ones(n, bool)
             if rule.countries:
@@ -730,7 +937,7 @@ class Router:
         n = len(b)
         d = self.directory
         e = self._enrich(b)
-        value_id, repeated = first_seen(b.value)
+        value_id, repeated = first_seen(b.value) if e.v4_keys is None else first_seen_keys(e.v4_keys)
         triples = self._triples(b)
         out.counts = self._counts(b, e, value_id, repeated, triples)
         words = self._rule_bits(b, e.country, e.asn)
@@ -774,8 +981,11 @@ class Router:
         slot, rule = flat[at, 0], flat[at, 1]
         contacts = len(self._contacts)
         recipient = np.where(slot >= 0, slot, contacts - 1 + abuse[rows])  # automatic: after the contacts
-        ids, recipient = np.unique(recipient, return_inverse=True)
-        recipient = recipient.reshape(-1)
+        # Renumbered 0.. in order (what np.unique gives), by a table over the few possible ids.
+        present = np.zeros(contacts + len(abuse_ids), dtype=bool)
+        present[recipient] = True
+        ids = np.flatnonzero(present)
+        recipient = (np.cumsum(present) - 1)[recipient]
         # The policy: each recipient organisation's verdict on each value's triple.
         viewers = [self._contacts[r] if r < contacts else _OUTSIDE for r in ids.tolist()]
         org_of, table = self._visibility(conn, viewers, triples.triples)
@@ -794,11 +1004,11 @@ class Router:
                 kept = np.ones(len(rows), bool)
                 kept[again[drop]] = False
                 rows, recipient, rule = rows[kept], recipient[kept], rule[kept]
-        bounds = np.searchsorted(recipient, np.arange(len(ids) + 1))
-        items = self._items(b, e, rows, rule)
+        bounds = np.searchsorted(recipient, np.arange(len(ids) + 1)).tolist()
+        columns = self._items(b, e, rows, rule)
         abuse_names = list(abuse_ids)
         for s, rid in enumerate(ids.tolist()):
-            lo, hi = int(bounds[s]), int(bounds[s + 1])
+            lo, hi = bounds[s], bounds[s + 1]
             if lo == hi:
                 continue
             if rid < contacts:
@@ -807,24 +1017,23 @@ class Router:
                 operator = e.networks[int(e.network[rows[lo]])][0]
                 r = self._automatic_recipient(abuse_names[rid - contacts + 1] or "", operator)
             out.recipients[r.key] = r
-            out.items[r.key] = items[lo:hi]
+            out.items[r.key] = Items(columns, lo, hi)
         return out
 
-    def _items(self, b: Batch, e: _Enriched, rows: I64, rule: I64) -> list[Item]:
-        """The outbox's items for these rows, built by C-level zips over object-array columns."""
+    def _items(self, b: Batch, e: _Enriched, rows: I64, rule: I64) -> list[list[Any]]:
+        """The outbox's item columns for these rows: lists of shared objects, by fancy indexing."""
         asn = e.asn[rows]
         asns = asn.astype(object)
         asns[asn == 0] = None
         values = np.array(b.value, dtype=object)[rows] if len(rows) else np.zeros(0, dtype=object)
-        columns = (
+        return [
             values.tolist(),
             _KIND_TEXT[b.kind[rows]].tolist(),
             _COUNTRY_TEXT[e.country[rows]].tolist(),
             asns.tolist(),
             b.pk[rows].tolist(),
             self._rule_names[rule].tolist(),
-        )
-        return list(zip(*columns, strict=True))
+        ]
 
     def _domain_columns(self, host: list[str | None] | None, n: int) -> list[I64]:
         """Per kind, each value's domain group (0: none): the contacts of the nearest domain suffix
@@ -851,7 +1060,7 @@ class Router:
 
     def _counts(
         self, b: Batch, e: _Enriched, value_id: I64, repeated: npt.NDArray[np.bool_] | None, triples: _Triples
-    ) -> list[dict[str, Any]]:
+    ) -> list[tuple[Any, ...]]:
         """abuse_count rows: distinct values per (day, country, AS, kind, audience) in this batch
         (values of objects with references are left out: their visibility is not the audience's).
         A group's operator is that of its earliest-seen value's network."""
@@ -876,18 +1085,13 @@ class Router:
             earliest = np.full(groups, len(b), np.int64)
             np.minimum.at(earliest, group, ids)  # ids are rows: the value's first row
         rep = at[first]
-        nets = e.network[earliest].tolist()
-        rows = []
-        for d, c, a, kind, aud, net, n in zip(
-            day[first].tolist(), e.country[rep].tolist(), e.asn[rep].tolist(), b.kind[rep].tolist(),
-            audience[first].tolist(), nets, count.tolist(), strict=True,
-        ):  # fmt: skip
-            operator = e.networks[net][0] if net >= 0 else None
-            rows.append({
-                "day": d, "country": COUNTRIES[c] or "", "asn": a, "kind": KIND_VALUES[kind],
-                "audience_id": aud, "operator": operator[:200] if operator else None, "value_count": n,
-            })  # fmt: skip
-        return rows
+        operators = np.array([op[:200] if op else None for op, _a in e.networks] + [None], dtype=object)
+        return list(zip(
+            day[first].tolist(), _COUNTRY_KEY[e.country[rep]].tolist(), e.asn[rep].tolist(),
+            _KIND_TEXT[b.kind[rep]].tolist(), audience[first].tolist(),
+            operators[e.network[earliest]].tolist(),  # network -1 reads the trailing None
+            count.tolist(), strict=True,
+        ))  # fmt: skip
 
 
 # A recipient outside the alliance, for asking the policy about automatic abuse mailboxes.

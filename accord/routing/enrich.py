@@ -144,6 +144,9 @@ class IPBatch:
     network_source: U8
     network_row: I32
     items: dict[int, _Item | str]  # values not in normalised address form: their item, or an error
+    # When every value is an IPv4 address in normalised form: the addresses as integers, in input
+    # order (equal integers, equal values).
+    v4_keys: U32 | None = None
 
     def countries(self) -> list[str | None]:
         """The country codes as text, in input order."""
@@ -371,7 +374,7 @@ class Enricher:
         c4, cs4, c6, cs6 = self._batch_countries(batch)
         r4, rs4, a4, r6, rs6, a6 = self._batch_networks(batch)
         if parsed.v4_at is None:  # every value a plain IPv4 address: the columns are the answers
-            return IPBatch(values, c4, cs4, a4, rs4, r4, parsed.items)
+            return IPBatch(values, c4, cs4, a4, rs4, r4, parsed.items, batch.v4)
         country = np.zeros(n, np.uint8)
         country_source = np.full(n, NONE, np.uint8)
         asn = np.zeros(n, np.uint32)

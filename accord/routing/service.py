@@ -9,7 +9,12 @@ it for anything left. Only objects committed before the job began are routed: it
 high-water mark while holding the intelligence writers' lock (PostgreSQL; SQLite has one writer).
 
 The country view reads `abuse_count` through the policy: a viewer sums only the audiences
-`policy.visible` lets it read, and sees only the notified values of objects it may see.
+`policy.visible` lets it read, and sees only the notified values of objects it may see. What came
+back (`came_back`) are the sightings and outcome reports (`x_accord_outcome`: taken down, mitigated,
+…) the viewer may see, of objects it may see that were notified for the country. Who was notified is
+directory information: shown to those who may read the contact directory (`contacts.may_read`),
+withheld (null) for anyone else. `Routing.digest` is the view of one past UTC day: what a daily
+digest (`accord.routing.digest`) carries.
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from accord.db import Database, serialise_intel_writers
-from accord.db.schema import abuse_count, notification, routing_cursor, stix_object
+from accord.db.schema import abuse_count, notification, org, routing_cursor, stix_object
 from accord.errors import InvalidInput
+from accord.intel.prepare import gc_paused
 from accord.intel.timestamps import format_micros, now_micros
+from accord.intel.validate import OUTCOME_PROPERTY, OUTCOMES
 from accord.members.model import Viewer
 from accord.policy import Policy
 from accord.routing import rules as rules_mod
+from accord.routing.contacts import may_read as may_read_directory
 from accord.routing.countries import COUNTRIES, country_code
 from accord.routing.engine import DAY_US, Directory, Router, pk_bounds, read_batch, visible_triples
 from accord.routing.enrich import Enricher
@@ -44,6 +52,9 @@ __all__ = ["BATCH_OBJECTS", "Routing", "address_space"]
 
 BATCH_OBJECTS = 100_000  # stored objects routed per transaction
 CURSOR = "default"
+CAME_BACK_LOOKBACK_DAYS = 30  # reports in the window count for objects notified up to this long before it
+CAME_BACK_RECENT = 20
+_SCAN_ROWS = 20_000  # outbox rows read for what came back (newest first)
 
 
 class Routing:
@@ -115,7 +126,10 @@ class Routing:
         last_upto: int | None = None
         while True:
             try:
-                with self.db.write() as conn:
+                # A batch allocates hundreds of thousands of acyclic objects: the cyclic collector's
+                # passes over them (and over the enrichment data) free nothing, so it waits until
+                # the batch is committed.
+                with gc_paused(), self.db.write() as conn:
                     after = self._cursor(conn)
                     if last_upto is not None and after != last_upto:
                         self.outbox.forget()
@@ -159,8 +173,9 @@ class Routing:
     def country_view(
         self, viewer: Viewer, country: str, *, days: int = 30, now_us: int | None = None
     ) -> dict[str, Any]:
-        """Abused infrastructure in a country (by AS and operator, per day, per kind) and what was
-        notified to whom, over the last `days` days, counting only what the viewer may see."""
+        """Abused infrastructure in a country (by AS and operator, per day, per kind), what was
+        notified to whom and what came back, over the `days` UTC days ending with the day of
+        `now_us` (default: today), counting only what the viewer may see."""
         code = country_code(country)
         if code is None:
             raise InvalidInput(
@@ -169,8 +184,10 @@ class Routing:
         if not 1 <= days <= 366:
             raise InvalidInput("days must be between 1 and 366", field="days")
         now = now_us if now_us is not None else now_micros()
-        since = now // DAY_US - days + 1
-        window = and_(abuse_count.c.country == code, abuse_count.c.day >= since)
+        last = now // DAY_US
+        since = last - days + 1
+        until_us = (last + 1) * DAY_US
+        window = and_(abuse_count.c.country == code, abuse_count.c.day >= since, abuse_count.c.day <= last)
         total = func.sum(abuse_count.c.value_count)
         with self.db.read() as conn:
             where = and_(window, abuse_count.c.audience_id.in_(self._audiences(conn, viewer, window)))
@@ -190,7 +207,10 @@ class Routing:
                 .group_by(abuse_count.c.day)
                 .order_by(abuse_count.c.day)
             ).all()
-            notified = self._notified(conn, viewer, code, since * DAY_US)
+            notified = self._notified(conn, viewer, code, since * DAY_US, until_us)
+            came_back = self._came_back(conn, viewer, code, since * DAY_US, until_us)
+        if not may_read_directory(viewer):
+            notified = [{**n, "recipient": None, "name": None} for n in notified]
         return {
             "country": code,
             "days": days,
@@ -200,7 +220,13 @@ class Routing:
             "by_asn": [{"asn": a or None, "operator": op, "values": int(n)} for a, op, n in by_asn],
             "trend": [{"day": format_micros(d * DAY_US)[:10], "values": int(n)} for d, n in trend],
             "notified": notified,
+            "came_back": came_back,
         }
+
+    def digest(self, viewer: Viewer, country: str, day_us: int) -> dict[str, Any]:
+        """The country view of one UTC day (the day holding `day_us`): a daily digest's content."""
+        view = self.country_view(viewer, country, days=1, now_us=day_us)
+        return {"day": format_micros(day_us - day_us % DAY_US)[:10], **view}
 
     def _visible_pks(self, conn: Connection, viewer: Viewer, pks: set[int]) -> dict[int, str]:
         """Of these objects, those the viewer may see (by the policy), with their STIX ids."""
@@ -215,13 +241,17 @@ class Routing:
         return seen
 
     def _notified(
-        self, conn: Connection, viewer: Viewer, code: str, since_us: int, limit: int = 200
+        self, conn: Connection, viewer: Viewer, code: str, since_us: int, until_us: int, limit: int = 200
     ) -> list[dict[str, Any]]:
         """Per recipient: how many of the country's values it was sent (or has queued), of objects
         the viewer may see."""
         rows = conn.execute(
             select(notification)
-            .where(notification.c.countries.contains(f",{code},"), notification.c.interval_us >= since_us)
+            .where(
+                notification.c.countries.contains(f",{code},"),
+                notification.c.interval_us >= since_us,
+                notification.c.interval_us < until_us,
+            )
             .order_by(notification.c.interval_us.desc(), notification.c.id.desc())
             .limit(5000)
         ).all()
@@ -243,6 +273,68 @@ class Routing:
             elif r.status in ("queued", "sending"):
                 entry["queued"] += len(shown)
         return sorted(per.values(), key=lambda e: (-e["values"], e["name"]))[:limit]
+
+    def _came_back(
+        self, conn: Connection, viewer: Viewer, code: str, since_us: int, until_us: int
+    ) -> dict[str, Any]:
+        """Sightings and outcome reports added in [since_us, until_us) that the viewer may see (each
+        at its newest visible version), of objects it may see that were notified for the country in
+        that window or the `CAME_BACK_LOOKBACK_DAYS` before it (a take-down is reported after the
+        notification)."""
+        entries = conn.execute(
+            select(notification.c.entries)
+            .where(
+                notification.c.countries.contains(f",{code},"),
+                notification.c.interval_us >= since_us - CAME_BACK_LOOKBACK_DAYS * DAY_US,
+                notification.c.interval_us < until_us,
+            )
+            .order_by(notification.c.interval_us.desc(), notification.c.id.desc())
+            .limit(_SCAN_ROWS)
+        ).scalars()
+        value_of: dict[int, str] = {}  # object pk -> its newest value notified for the country
+        for text in entries:
+            for it in orjson.loads(text):
+                if it[2] == code:
+                    value_of.setdefault(int(it[4]), it[0])
+        notified: dict[str, str] = {}  # STIX id of a visible notified object -> its value
+        for pk, sid in sorted(self._visible_pks(conn, viewer, set(value_of)).items()):
+            notified.setdefault(sid, value_of[pk])
+        outcomes = dict.fromkeys(OUTCOMES, 0)
+        plain = 0
+        reports: list[tuple[int, int, dict[str, Any]]] = []
+        wanted = sorted(notified)
+        for start in range(0, len(wanted), 500):
+            rows = conn.execute(
+                select(
+                    stix_object.c.pk, stix_object.c.target_ref, stix_object.c.content,
+                    stix_object.c.date_added_us, org.c.name,
+                )
+                .join(org, org.c.id == stix_object.c.producer_org_id)
+                .where(
+                    stix_object.c.target_ref.in_(wanted[start : start + 500]),
+                    stix_object.c.type == "sighting",
+                    stix_object.c.date_added_us >= since_us,
+                    stix_object.c.date_added_us < until_us,
+                    self.policy.latest_visible(viewer),
+                )
+            )  # fmt: skip
+            for pk, target, content, added, reporter in rows:
+                outcome = orjson.loads(content).get(OUTCOME_PROPERTY)
+                if isinstance(outcome, str) and outcome in outcomes:
+                    outcomes[outcome] += 1
+                else:
+                    outcome = "sighting"
+                    plain += 1
+                reports.append(
+                    (added, pk, {"stix_id": target, "value": notified[target], "outcome": outcome,
+                                 "reported_by": reporter, "when": format_micros(added)})
+                )  # fmt: skip
+        reports.sort(key=lambda r: (-r[0], -r[1]))
+        return {
+            "sightings": plain,
+            "outcomes": outcomes,
+            "recent": [r for _a, _p, r in reports[:CAME_BACK_RECENT]],
+        }
 
     def notifications(
         self, viewer: Viewer, *, country: str | None = None, status: str | None = None, limit: int = 100
@@ -307,21 +399,31 @@ class Routing:
 _COUNT_COLUMNS = ("day", "country", "asn", "kind", "audience_id", "operator", "value_count")
 
 
-def _add_counts(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Add a batch's counts to `abuse_count` (insert, or add to the row of the same key), straight
-    through the driver: the same upsert statement on SQLite and PostgreSQL."""
+def _add_counts(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Add a batch's counts (tuples in `_COUNT_COLUMNS` order, each key once) to `abuse_count`:
+    insert, or add to the row of the same key. Straight through the driver: on PostgreSQL one
+    statement over a JSON array of records (a statement per row would cost a round trip each), on
+    SQLite one prepared statement run per row."""
     if not rows:
         return
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    marks = ", ".join([mark] * len(_COUNT_COLUMNS))
-    sql = (
-        f"INSERT INTO abuse_count ({', '.join(_COUNT_COLUMNS)}) VALUES ({marks}) "
+    names = ", ".join(_COUNT_COLUMNS)
+    upsert = (
         "ON CONFLICT (day, country, asn, kind, audience_id) DO UPDATE SET "
         "value_count = abuse_count.value_count + excluded.value_count, operator = excluded.operator"
     )
     cursor = conn.connection.cursor()
     try:
-        cursor.executemany(sql, [tuple(r[c] for c in _COUNT_COLUMNS) for r in rows])
+        if conn.dialect.name == "sqlite":
+            marks = ", ".join(["?"] * len(_COUNT_COLUMNS))
+            cursor.executemany(f"INSERT INTO abuse_count ({names}) VALUES ({marks}) {upsert}", rows)
+        else:
+            types = ("integer", "varchar", "bigint", "varchar", "integer", "varchar", "integer")
+            record = ", ".join(f"{c} {t}" for c, t in zip(_COUNT_COLUMNS, types, strict=True))
+            rows_sql = f"SELECT {names} FROM json_to_recordset(%s::json) AS r({record})"
+            objects = [dict(zip(_COUNT_COLUMNS, r, strict=True)) for r in rows]
+            cursor.execute(
+                f"INSERT INTO abuse_count ({names}) {rows_sql} {upsert}", (orjson.dumps(objects).decode(),)
+            )
     finally:
         cursor.close()
 

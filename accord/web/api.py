@@ -470,19 +470,23 @@ class SightingBody(BaseModel):
     description: str | None = Field(default=None, max_length=10000)
     tlp: str = "amber"
     share_with: list[str] = Field(default_factory=list, max_length=100)
+    outcome: str | None = Field(
+        default=None,
+        description="a take-down report: taken-down, mitigated, false-positive or not-responsible",
+    )
 
 
 @intel.post("/objects/{stix_id}/sightings", openapi_extra=POLICY, status_code=201, response_class=JSONBytes)
 def add_sighting(stix_id: str, body: SightingBody, viewer: ViewerDep, app: AppDep) -> Any:
-    """Report that the caller's organisation saw this indicator; AMBER (the default) shares the
-    sighting with the indicator's producer."""
+    """Report that the caller's organisation saw this indicator, or (`outcome`) what it did about a
+    notified object; AMBER (the default) shares the sighting with the object's producer."""
     _need(viewer, Permission.INTEL_WRITE)
     tlp = _tlp_param(body.tlp)
     assert tlp is not None
     obj = app.report_sighting(
         viewer, stix_id, count=body.count, first_seen_us=_timestamp(body.first_seen, "first_seen"),
         last_seen_us=_timestamp(body.last_seen, "last_seen"), description=body.description, tlp=tlp,
-        share=app.resolve_share(viewer, body.share_with),
+        share=app.resolve_share(viewer, body.share_with), outcome=body.outcome,
     )  # fmt: skip
     return JSONBytes(obj, status_code=201)
 

@@ -7,19 +7,22 @@ where an object states it, automatic mailboxes named after the network of their 
 from __future__ import annotations
 
 import random
+import socket
+import sqlite3
 from typing import Any
 
 import numpy as np
 import orjson
 import pytest
 from routing_helpers import ip_bundle, routed
-from sqlalchemy import func, select
-from stix_factory import indicator, parsed
+from sqlalchemy import func, select, update
+from stix_factory import indicator, ip_indicator, parsed
 
 from accord.db.schema import abuse_count, notification, stix_object
 from accord.intel.tlp import TLP
 from accord.members.model import OPERATOR
-from accord.routing.engine import first_seen, group_rows, pk_bounds, read_batch
+from accord.routing import engine
+from accord.routing.engine import first_seen, first_seen_keys, group_rows, pk_bounds, read_batch
 from accord.routing.rules import SEVERITIES, severity_of
 
 PL_NASK = "195.187.6.33"  # PL, AS8308, abuse@nask.pl
@@ -61,6 +64,21 @@ def test_first_seen_ids_values_by_their_first_row() -> None:
     ids, repeated = first_seen(("b", "a", "b", "c", "a", "b"))
     assert ids.tolist() == [0, 1, 0, 3, 1, 0]
     assert repeated is not None and repeated.tolist() == [True, True, True, False, True, True]
+
+
+def test_first_seen_of_addresses_by_their_integers_agrees_with_their_texts() -> None:
+    rnd = random.Random(5)
+    texts = [f"10.0.{rnd.randrange(3)}.{rnd.randrange(40)}" for _ in range(300)]
+    keys = np.array([int.from_bytes(socket.inet_aton(t), "big") for t in texts], dtype=np.uint32)
+    ids, repeated = first_seen_keys(keys)
+    want_ids, want_repeated = first_seen(texts)
+    assert ids.tolist() == want_ids.tolist()
+    assert repeated is not None and want_repeated is not None
+    assert repeated.tolist() == want_repeated.tolist()
+    distinct = sorted(set(texts))
+    keys = np.array([int.from_bytes(socket.inet_aton(t), "big") for t in distinct], dtype=np.uint32)
+    ids, repeated = first_seen_keys(keys)
+    assert ids.tolist() == list(range(len(distinct))) and repeated is None
 
 
 @pytest.mark.parametrize(
@@ -152,8 +170,8 @@ def test_rules_beyond_sixty_two_still_decide(routed: Any) -> None:
 
 
 @pytest.mark.store
-def test_the_batch_read_takes_json_only_where_an_object_states_severity_or_confidence(
-    routed: Any,
+def test_the_batch_read_parses_json_only_where_an_object_mentions_severity_or_confidence(
+    routed: Any, monkeypatch: Any
 ) -> None:
     app = routed.app
     producer = routed.viewer("p@producer.example")
@@ -165,17 +183,25 @@ def test_the_batch_read_takes_json_only_where_an_object_states_severity_or_confi
     ]
     app.submit(producer, parsed(objs))
     pks = _pks(app)
+    parsed_objects: list[dict[str, Any]] = []
+
+    def severity(obj: dict[str, Any]) -> int | None:
+        parsed_objects.append(obj)
+        return severity_of(obj)
+
+    monkeypatch.setattr(engine, "severity_of", severity)
     with app.db.read() as conn:
         b = read_batch(conn, 0, pks[-1], frozenset({"content", "type", "tlp", "ip_lo"}))
         plain = read_batch(conn, 0, pks[-1], frozenset())
     assert list(b.value) == [PL_NASK, BR_NIC, "phish.example.pl"]  # a hash names no infrastructure
     assert b.kind.tolist() == [0, 0, 2] and b.pk.tolist() == pks[:3]
-    assert b.content is not None and b.content[0] is None
-    assert orjson.loads(b.content[1] or "")["x_severity"] == "high"
-    assert orjson.loads(b.content[2] or "")["confidence"] == 70
+    assert b.severity is not None and b.confidence is not None
+    assert b.severity.tolist() == [-1, SEVERITIES.index("high"), -1]
+    assert b.confidence.tolist() == [-1, -1, 70]
+    assert sorted(o["id"] for o in parsed_objects) == sorted(o["id"] for o in objs[1:])  # not the first
     assert list(b.type or ()) == ["indicator"] * 3 and list(b.tlp or ()) == ["clear"] * 3
     assert b.ip_lo is not None and b.ip_lo[2] is None and len(b.ip_lo[0] or b"") == 16
-    assert plain.content is None and plain.type is None and plain.ip_lo is None
+    assert plain.severity is None and plain.type is None and plain.ip_lo is None
     assert list(plain.value) == list(b.value)
 
 
@@ -222,3 +248,152 @@ def test_routing_in_batches_equals_routing_at_once(routed: Any) -> None:
     for entries in small.values():
         assert len({e[0] for e in entries}) == len(entries)
         assert [e[4] for e in entries] == sorted(e[4] for e in entries)
+
+
+def _columns_of(b: Any) -> tuple[Any, ...]:
+    """A batch's columns as plain lists, to compare two reads of it."""
+    stated = (
+        None if b.severity is None or b.confidence is None else (b.severity.tolist(), b.confidence.tolist())
+    )
+    return (
+        b.pk.tolist(), b.kind.tolist(), list(b.value), b.audience.tolist(), list(b.source_ref),
+        list(b.target_ref), b.added_us.tolist(), stated,
+    )  # fmt: skip
+
+
+@pytest.mark.store
+def test_the_batch_read_sets_an_objects_references_beside_each_of_its_values(routed: Any) -> None:
+    """Objects with references are few and read apart: each of their values gets them, in place."""
+    app = routed.app
+    producer = routed.viewer("p@producer.example")
+    pair = indicator(f"[ipv4-addr:value = '{PL_NASK}'] OR [ipv4-addr:value = '{BR_NIC}']", TLP.CLEAR)
+    app.submit(
+        producer, parsed([ip_indicator("8.8.8.8", TLP.CLEAR), pair, ip_indicator("9.9.9.9", TLP.CLEAR)])
+    )
+    first, both, last = _pks(app)
+    with app.db.write() as conn:
+        conn.execute(
+            update(stix_object)
+            .where(stix_object.c.pk == both)
+            .values(source_ref="indicator--1", target_ref="malware--2")
+        )
+    with app.db.read() as conn:
+        b = read_batch(conn, 0, last, frozenset())
+    assert b.pk.tolist() == [first, both, both, last]
+    assert sorted(zip(b.value, b.source_ref, b.target_ref, strict=True)) == [
+        ("195.187.6.33", "indicator--1", "malware--2"),
+        ("200.160.2.3", "indicator--1", "malware--2"),
+        ("8.8.8.8", None, None),
+        ("9.9.9.9", None, None),
+    ]
+
+
+@pytest.mark.store
+def test_a_batch_past_the_size_limit_of_one_value_is_read_in_parts(routed: Any, monkeypatch: Any) -> None:
+    """Each column of a batch comes from the database as one value: past the engine's limit on
+    one value, the batch is read in halves. The same batch either way."""
+    app = routed.app
+    if app.db.engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite connection can lower its limit; PostgreSQL's is 1 GB")
+    producer = routed.viewer("p@producer.example")
+    objs = [
+        ip_indicator(f"195.187.6.{i}", TLP.CLEAR, **({"x_severity": "high"} if i % 3 == 0 else {}))
+        for i in range(80)
+    ]
+    app.submit(producer, parsed(objs))
+    pks = _pks(app)
+    everything = frozenset({"content"})
+    with app.db.read() as conn:
+        whole = [_columns_of(read_batch(conn, 0, pks[-1], needs)) for needs in (frozenset(), everything)]
+        longest = max(len(c) for c in conn.execute(select(stix_object.c.content)).scalars())
+        raw: Any = conn.connection.dbapi_connection
+        before = raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, longest + 50)  # one object's JSON, not 80 values
+        try:
+            with pytest.raises(sqlite3.DataError):  # the limit holds: one value for all of them is refused
+                raw.execute("SELECT json_group_array(value) FROM observable").fetchall()
+            calls: list[str] = []
+
+            def spy(name: str) -> Any:
+                real = getattr(engine, name)
+
+                def called(*args: Any, **kwargs: Any) -> Any:
+                    calls.append(name)
+                    return real(*args, **kwargs)
+
+                return called
+
+            monkeypatch.setattr(engine, "_columns", spy("_columns"))
+            parts = [_columns_of(read_batch(conn, 0, pks[-1], needs)) for needs in (frozenset(), everything)]
+        finally:
+            raw.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, before)
+    assert parts == whole
+    assert len(calls) > 4  # in halves, and halves of halves
+    assert whole[1][7][0].count(SEVERITIES.index("high")) == 27  # the objects stating a severity
+    assert len(whole[0][0]) == 80
+
+
+@pytest.mark.store
+def test_each_run_asks_the_policy_again(routed: Any) -> None:
+    """The policy's statements are built once and kept, its answers are not: an organisation added
+    to a sharing group between two runs gets what the group may see from the second run on."""
+    app = routed.app
+    routed.group("Southern", "Producer", ["CERT Polska"])
+    producer = routed.viewer("p@producer.example")
+    share = app.resolve_share(producer, ["group:Southern"])
+    app.submit(producer, ip_bundle([BR_NIC], TLP.AMBER), share=share)
+    app.route_new_objects()
+    assert _key(app, "CERT.br") not in _entries(app)  # not in the group
+    with app.db.write() as conn:
+        app.members.set_group_members(
+            conn, OPERATOR, routed.groups["Southern"], [routed.orgs["CERT Polska"], routed.orgs["CERT.br"]]
+        )
+    app.submit(producer, ip_bundle(["200.160.2.4"], TLP.AMBER), share=share)
+    with app.db.read() as conn:  # one audience: the same question of the policy, asked again
+        assert len(set(conn.execute(select(stix_object.c.audience_id)).scalars())) == 1
+    app.route_new_objects()
+    assert [e[0] for e in _entries(app)[_key(app, "CERT.br")]] == ["200.160.2.4"]
+
+
+@pytest.mark.store
+def test_outbox_entries_are_compressed_with_lz4_where_the_server_has_it(routed: Any) -> None:
+    app = routed.app
+    if app.db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's TOAST compression")
+    with app.db.read() as conn:
+        lz4 = conn.exec_driver_sql(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        ).scalar()
+        default = conn.exec_driver_sql("SHOW default_toast_compression").scalar()
+    producer = routed.viewer("p@producer.example")
+    app.submit(producer, ip_bundle([f"195.187.{i // 200}.{i % 200}" for i in range(400)], TLP.GREEN))
+    app.route_new_objects()
+    with app.db.read() as conn:
+        row = conn.execute(
+            select(notification.c.entries, func.pg_column_compression(notification.c.entries)).where(
+                notification.c.recipient == _key(app, "CERT Polska incident desk")
+            )
+        ).one()
+        after = conn.exec_driver_sql("SHOW default_toast_compression").scalar()
+    assert len(orjson.loads(row[0])) == 400
+    assert row[1] == ("lz4" if lz4 else default)
+    assert after == default  # only the outbox's rows, only in routing's transaction
+
+
+@pytest.mark.store
+def test_a_read_beside_the_batch_that_fails_fails_the_batch(routed: Any, monkeypatch: Any) -> None:
+    """The objects' severity is read on a second connection: its error is the batch's."""
+    app = routed.app
+    producer = routed.viewer("p@producer.example")
+    app.submit(producer, ip_bundle([PL_NASK], TLP.CLEAR, x_severity="high"))
+    pks = _pks(app)
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(engine, "_stated", broken)
+    with app.db.read() as conn, pytest.raises(RuntimeError, match="connection lost"):
+        read_batch(conn, 0, pks[-1], frozenset({"content"}))
+    app.save_rule(OPERATOR, "serious to police", {"min_severity": "high"}, {"kinds": ["law-enforcement"]})
+    with pytest.raises(RuntimeError, match="connection lost"):
+        app.route_new_objects()
+    assert app.routing.cursor() == 0  # nothing routed
