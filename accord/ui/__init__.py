@@ -44,9 +44,10 @@ def install(app: FastAPI, accord: Accord) -> None:
     for router in (static_files.root, static_files.router, auth.router, search.router, imports.router):
         app.include_router(router)
     app.include_router(admin.router)
-    from accord.ui import dashboard, editing
+    from accord.ui import countries, dashboard, editing
 
     app.include_router(dashboard.router)
+    app.include_router(countries.router)
     app.include_router(editing.router)
     install_errors(app)
     app.add_middleware(UIHeaders, max_body_bytes=accord.settings.max_body_bytes)

@@ -11,6 +11,7 @@ can change without touching code. tests/ui/test_catalogues.py runs `missing()` f
 
 from __future__ import annotations
 
+import copy
 import sys
 from pathlib import Path
 
@@ -80,7 +81,9 @@ def update() -> None:
     template = extract()
     for lang in languages():
         catalog = read(lang)
-        catalog.update(template, no_fuzzy_matching=True)
+        # A copy each: Catalog.update adds the template's own Message objects, so filling in English
+        # below would otherwise fill every catalogue read after it with English too.
+        catalog.update(copy.deepcopy(template), no_fuzzy_matching=True)
         catalog.obsolete.clear()
         if lang == DEFAULT:
             for msg in catalog:

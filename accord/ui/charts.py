@@ -203,6 +203,44 @@ def map_view(counts: dict[str, int], lang: Language) -> MapView:
     return MapView(w.width, w.height, areas, legend)
 
 
+def _significant(value: float, digits: int = 2) -> float:
+    """`value` rounded to `digits` significant digits (legend edges: 0.0123 -> 0.012, 1234 -> 1200)."""
+    return round(value, digits - 1 - math.floor(math.log10(abs(value)))) if value else 0.0
+
+
+def rate_map_view(rates: Mapping[str, float | None], lang: Language, unit: str) -> MapView:
+    """The map coloured by a rate per country (abused addresses per million, say), which may be a
+    fraction: steps on a logarithmic scale from the smallest rate above zero to the largest. `unit` is
+    a translated text with `%(value)s` ("%(value)s per million") that titles each country."""
+    positive = {code: float(v) for code, v in rates.items() if v}
+    lo, hi = min(positive.values(), default=0.0), max(positive.values(), default=0.0)
+    breaks = [lo * (hi / lo) ** (i / MAP_LEVELS) for i in range(1, MAP_LEVELS)] if hi > lo else []
+
+    def level(code: str | None) -> int:
+        v = positive.get(code or "", 0.0)
+        if v <= 0:
+            return 0
+        return 1 + sum(v > b for b in breaks) if breaks else MAP_LEVELS
+
+    def title(code: str | None) -> str:
+        if code is None:
+            return ""
+        return f"{country_name(code, lang)}: {unit % {'value': lang.number(positive.get(code, 0))}}"
+
+    w = world()
+    areas = [MapArea(s.d, 0, 0, level(s.code), title(s.code)) for s in w.shapes]
+    areas += [MapArea(None, x, y, level(c), title(c)) for c, x, y in w.dots if c in positive]
+    legend: list[tuple[int, str]] = []
+    if breaks:
+        edges = [lo, *breaks, hi]
+        for i in range(1, len(edges)):
+            low, high = lang.number(_significant(edges[i - 1])), lang.number(_significant(edges[i]))
+            legend.append((i, low if low == high else f"{low}–{high}"))
+    elif positive:
+        legend.append((MAP_LEVELS, lang.number(hi)))
+    return MapView(w.width, w.height, areas, legend)
+
+
 def country_name(code: str, lang: Language) -> str:
     """The country's name in the reader's language (CLDR), else its code."""
     return str(lang.locale.territories.get(code) or code)

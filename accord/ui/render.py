@@ -63,6 +63,7 @@ NAV: list[NavItem] = [
     NavItem(UI_PREFIX + "/", N_("Dashboard"), "dashboard"),
     NavItem(UI_PREFIX + "/search", N_("Search"), "search"),
     NavItem(UI_PREFIX + "/lookup", N_("Check values"), "lookup"),
+    NavItem(UI_PREFIX + "/countries", N_("Countries"), "countries"),
     NavItem(UI_PREFIX + "/imports", N_("Upload"), "imports", Permission.INTEL_WRITE),
     NavItem(UI_PREFIX + "/new", N_("Create"), "create", Permission.INTEL_WRITE),
     NavItem(UI_PREFIX + "/admin/members", N_("Administration"), "admin", Permission.MEMBERS_ADMIN),

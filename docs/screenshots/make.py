@@ -3,11 +3,12 @@
     .venv/bin/python docs/screenshots/make.py [--objects 3000] [--out docs/screenshots]
 
 Builds the demo alliance (as `accord demo` does: `accord.demo.build_demo`) in a temporary SQLite
-database, serves it on 127.0.0.1 (a free port, stopped at the end), and drives Debian's Chromium
-(/usr/bin/chromium, through Playwright) at 1280x800 through: the log-in page, the start page, search
-results, an object, an upload's report and the members administration page, signed in as the demo's
-org-admin and platform administrator of the European Cybercrime Centre. Writes NAME-LANG.png.
-Nothing is fetched from anywhere: everything shown is made up by the demo.
+database, routes it (`route_demo`), serves it on 127.0.0.1 (a free port, stopped at the end), and
+drives Debian's Chromium (/usr/bin/chromium, through Playwright) at 1280x800 through: the log-in page,
+the start page, search results, an object, an upload's report, the members administration page, the
+countries' ranking and Brazil's country page, signed in as the demo's org-admin and platform
+administrator of the European Cybercrime Centre. Writes NAME-LANG.png. Nothing is fetched from
+anywhere: everything shown is made up by the demo, down to the networks its addresses sit in.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ import uvicorn
 
 from accord.app import Accord, create_app
 from accord.demo import OVERLAPS, PASSWORD, build_demo
+from accord.intel.tlp import TLP
+from accord.members.model import OPERATOR
+from accord.routing.enrich import Enricher
+from accord.routing.service import Routing
 from accord.settings import Settings
 from accord.web.api import create_asgi
 
@@ -41,6 +46,67 @@ atualizacao-banco-exemplo.example
 198.51.100.23
 203.0.113.77
 """
+
+# The demo's addresses are documentation ranges (RFC 5737, RFC 3849), which no registry places: this
+# made-up ip-location-db CSV (countries, then networks with documentation AS numbers, RFC 5398) puts
+# them in the demo's theatres, so the country view has something to show and names no real network.
+DEMO_NETWORKS = """\
+198.51.100.0,198.51.100.255,BR
+192.0.2.0,192.0.2.127,KE
+192.0.2.128,192.0.2.255,MA
+203.0.113.0,203.0.113.127,KR
+203.0.113.128,203.0.113.255,IN
+2001:db8::,2001:db8:ffff:ffff:ffff:ffff:ffff:ffff,FR
+198.51.100.0,198.51.100.159,64496,"Exemplo Telecom S.A. (demo)"
+198.51.100.160,198.51.100.255,64497,"Rede Fibra Exemplo Ltda. (demo)"
+192.0.2.0,192.0.2.127,64498,"Telecom Demo Africa Networks (demo)"
+192.0.2.128,192.0.2.255,64499,"Maghreb Hosting Example (demo)"
+203.0.113.0,203.0.113.127,64500,"Example Broadband Korea (demo)"
+203.0.113.128,203.0.113.255,64501,"Example Cloud India (demo)"
+2001:db8::,2001:db8:ffff:ffff:ffff:ffff:ffff:ffff,64502,"Hebergeur Exemple SAS (demo)"
+"""
+DEMO_CONTACTS = (
+    {"name": "CERT.br (demo)", "kind": "csirt", "org": "CERT.br (demo)", "countries": ["BR"],
+     "email": "cert@cert-br-demo.example", "languages": ["pt", "en"], "timezone": "America/Sao_Paulo"},
+    {"name": "Polícia Federal, Crimes Cibernéticos (demo)", "kind": "law-enforcement",
+     "org": "Polícia Federal, Crimes Cibernéticos (demo)", "countries": ["BR"],
+     "email": "24x7@pf-demo.example"},
+    {"name": "Exemplo Telecom abuse desk (demo)", "kind": "abuse", "asns": ["AS64496"],
+     "email": "abuse@exemplo-telecom-demo.example", "channel": "email", "format": "xarf"},
+    {"name": "CERT-In (demo)", "kind": "csirt", "org": "CERT-In (demo)", "countries": ["IN"],
+     "email": "incident@cert-in-demo.example"},
+    {"name": "KrCERT/CC (demo)", "kind": "csirt", "org": "KrCERT/CC (demo)", "countries": ["KR"],
+     "email": "cert@krcert-demo.example"},
+    {"name": "CERT-FR (demo)", "kind": "csirt", "org": "CERT-FR (demo)", "countries": ["FR"],
+     "email": "cert@cert-fr-demo.example"},
+)  # fmt: skip
+OUTCOMES = ("taken-down", "taken-down", "taken-down", "mitigated", "false-positive", "not-responsible")
+
+
+def route_demo(app: Accord, data: Path) -> None:
+    """Route the demo as a node with its own enrichment data would: national contact points, the
+    made-up networks above, and CERT.br reporting back on some of what it was sent."""
+    networks = data / "demo-networks.csv"
+    networks.write_text(DEMO_NETWORKS, encoding="utf-8")
+    # The façade builds its routing service with the shipped data only; this node brings its own.
+    app.__dict__["_routing"] = Routing(
+        app.db,
+        app.policy,
+        enricher=lambda: Enricher.from_files([networks]),
+        data_dir=str(data),
+        interval_seconds=app.settings.notify_interval_seconds,
+    )
+    for contact in DEMO_CONTACTS:
+        app.add_contact(OPERATOR, contact)
+    app.route_new_objects()
+    cert_br = app.viewer("joao.silva@cert-br-demo.example", "CERT.br (demo)", source="demo")
+    sent = app.notifications(cert_br, country="BR", limit=50)
+    indicators = sorted(
+        {i["object"] for n in sent for i in n["items"] if str(i["object"]).startswith("indicator--")}
+    )
+    for indicator, outcome in zip(indicators, OUTCOMES, strict=False):
+        app.report_sighting(cert_br, indicator, outcome=outcome, tlp=TLP.GREEN)
+    app.country_ranking(OPERATOR)  # counts every country's address space once, before the pictures
 
 
 @contextmanager
@@ -138,6 +204,12 @@ def take(base: str, out: Path) -> None:
 
             page.goto(base + "/ui/admin/members")
             shoot(page, out, "members", lang)
+
+            page.goto(base + "/ui/countries")
+            shoot(page, out, "countries", lang)
+            page.click("table.ranking a[href^='/ui/countries/BR']")
+            page.wait_for_url("**/ui/countries/BR**")
+            shoot(page, out, "country", lang)
             context.close()
         browser.close()
 
@@ -156,6 +228,7 @@ def main() -> int:
         try:
             app.init()
             build_demo(app, objects=args.objects)
+            route_demo(app, Path(data))
             with serving(app) as base:
                 take(base, args.out)
         finally:

@@ -98,3 +98,22 @@ def test_a_user_may_prefer_any_language_cldr_knows_not_only_the_seven_catalogues
         with pytest.raises(InvalidInput, match="not a language tag") as refused:
             members.add_user(conn, OPERATOR, "x@cert.example", org, "analyst", language="klingon")
     assert refused.value.where == {"field": "language"}
+
+
+def test_update_adds_a_new_string_untranslated_except_in_english(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """English is filled in from the source string; every other catalogue (French comes after English)
+    gets the string empty, so the test above fails until someone translates it."""
+    locale = tmp_path / "locale"
+    shutil.copytree(LOCALE_DIR, locale)
+    monkeypatch.setattr(catalogues, "LOCALE", locale)
+    for lang in ("en", "fr"):
+        catalog = catalogues.read(lang)
+        del catalog["Log in"]
+        catalogues.write(lang, catalog)
+    catalogues.update()
+    assert catalogues.read("en")["Log in"].string == "Log in"
+    assert not catalogues.read("fr")["Log in"].string
+    assert "fr: no translation for 'Log in'" in catalogues.missing("fr")
+    assert catalogues.read("ru")["Log in"].string not in ("", "Log in")  # untouched where it was
