@@ -52,3 +52,41 @@ def test_upgrade_from_0001_keeps_sightings_findable(tmp_path: Any) -> None:
     with db.read() as conn:
         assert conn.exec_driver_sql("SELECT target_ref FROM stix_object").scalar() == "indicator--2"
     db.dispose()
+
+
+def test_upgrade_to_the_version_index_keeps_rows_that_point_at_objects(tmp_path: Any) -> None:
+    """0007 rebuilds stix_object on SQLite: observables pointing at its rows must survive (foreign
+    keys are off for the rebuild, not cascading), and the version key stays unique."""
+    import sqlalchemy
+
+    db = Database(f"sqlite:///{tmp_path}/old.sqlite3")
+    command.upgrade(_alembic_config(db), "0006")
+    with db.write() as conn:
+        for sql in (
+            "INSERT INTO org (id, name, sector, country, vetted, created_us)"
+            " VALUES (1, 'o', 'csirt', 'PL', 1, 0)",
+            "INSERT INTO user_account (id, email, name, language, platform_admin, disabled, created_us)"
+            " VALUES (1, 'a@o', 'a', 'en', 0, 0, 0)",
+            "INSERT INTO audience (id, kind, key) VALUES (1, 'public', 'public')",
+            "INSERT INTO stix_object (pk, stix_id, type, spec_version, modified_us, revoked, is_latest,"
+            " audience_id, producer_org_id, submitter_user_id, date_added_us, content_hash, content)"
+            " VALUES (7, 'indicator--1', 'indicator', '2.1', 1, 0, 1, 1, 1, 1, 1, x'00', '{}')",
+            "INSERT INTO observable (object_pk, kind, value) VALUES (7, 'ipv4', '192.0.2.1')",
+        ):
+            conn.exec_driver_sql(sql)
+    assert db.migrate() == ScriptDirectory.from_config(_alembic_config(db)).get_current_head()
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SELECT object_pk, value FROM observable").all() == [(7, "192.0.2.1")]
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        names = {ix["name"] for ix in sqlalchemy.inspect(conn).get_indexes("stix_object")}
+    assert {"uq_stix_object_version", "ix_stix_object_added", "ix_stix_object_target"} <= names
+    with pytest.raises(sqlalchemy.exc.IntegrityError), db.write() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO stix_object (pk, stix_id, type, spec_version, modified_us, revoked, is_latest,"
+            " audience_id, producer_org_id, submitter_user_id, date_added_us, content_hash, content)"
+            " VALUES (8, 'indicator--1', 'indicator', '2.1', 1, 0, 1, 1, 1, 1, 1, x'00', '{}')"
+        )
+    command.downgrade(_alembic_config(db), "0006")
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM observable").scalar() == 1
+    db.dispose()

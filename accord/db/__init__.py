@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, Table, inspect
+from sqlalchemy import Connection, CursorResult, Engine, Index, Table, inspect
 
 from accord.db.engine import CACHE_KB, is_sqlite, make_engine
-from accord.db.schema import observable
+from accord.db.schema import observable, stix_object
 
 BULK_CACHE_KB = 400_000  # 400 MB while a bulk import runs
 REBUILD_MIN_ROWS = 200_000  # below this, rebuilding an index costs more than it saves
@@ -60,34 +61,45 @@ def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: li
 
 
 @contextmanager
-def tuned_for_bulk(conn: Connection, expected_rows: int = 0) -> Iterator[None]:
-    """Settings for one bulk write transaction.
+def tuned_for_bulk(conn: Connection, expected_rows: int = 0, *, empty_store: bool = False) -> Iterator[bool]:
+    """Settings for one bulk write transaction; yields True for a bulk load into an empty store.
 
-    SQLite: a larger page cache while the random-order indexes (ids, values) grow. When the
-    submission is larger than what is stored already, the observable-value index is dropped and
-    rebuilt at the end: building it sorted costs a fraction of a million random insertions (DDL
-    is transactional in SQLite, so a failed import restores it; other connections keep reading
-    their snapshot, index included).
+    SQLite: a larger page cache while the random-order indexes (ids, values) grow. A large
+    submission into an empty store is a bulk load: every secondary index of the intelligence
+    tables (the unique version index included) is dropped and built once at the end, sorted, which
+    costs a fraction of a million random insertions; the caller then finds repeats in memory, as
+    no index can. Otherwise, when the submission is larger than what is stored already, only the
+    observable-value index is dropped and rebuilt. DDL is transactional in SQLite, so a failed import
+    restores every index; other connections keep reading their snapshot, indexes included.
     PostgreSQL: rows inserted in this transaction have no statistics yet, so the planner would
     seq-scan a growing table for every batch's "which of these ids exist" (quadratic); index scans
     are always right for those lookups.
     """
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        yield
+        yield False
         return
     conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KB}")
-    rebuild = None
+    rebuild: list[Index] = []
+    bulk_load = False
     if expected_rows >= REBUILD_MIN_ROWS:
-        stored = conn.exec_driver_sql("SELECT max(rowid) FROM observable").scalar() or 0
-        if expected_rows > stored:
-            rebuild = next(ix for ix in observable.indexes if ix.name == "ix_observable_value")
-            rebuild.drop(conn)
+        if empty_store:
+            bulk_load = True
+            rebuild = [*stix_object.indexes, *observable.indexes]
+        else:
+            stored = conn.exec_driver_sql("SELECT max(rowid) FROM observable").scalar() or 0
+            if expected_rows > stored:
+                rebuild = [ix for ix in observable.indexes if ix.name == "ix_observable_value"]
+    for index in rebuild:
+        index.drop(conn)
     try:
-        yield
-        if rebuild is not None:
-            rebuild.create(conn)
+        yield bulk_load
+        # The sorter behind CREATE INDEX may use helper threads; the other core is idle by now.
+        conn.exec_driver_sql(f"PRAGMA threads={min(4, os.cpu_count() or 1)}")
+        for index in rebuild:
+            index.create(conn)
     finally:
+        conn.exec_driver_sql("PRAGMA threads=0")
         conn.exec_driver_sql(f"PRAGMA cache_size=-{CACHE_KB}")
 
 
@@ -123,9 +135,22 @@ class Database:
         from alembic import command
 
         cfg = _alembic_config(self)
-        with self.engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        with self.engine.connect() as conn:
+            # SQLite rebuilds a table to change a constraint; with foreign keys on, dropping the old
+            # table would cascade to the rows pointing at it. Off for the upgrade (the pragma only
+            # works outside a transaction), checked before commit, on again after.
+            driver = conn.connection.driver_connection if self.sqlite else None
+            if driver is not None:
+                driver.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+                    if driver is not None and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                        raise RuntimeError("the upgrade left rows pointing at rows that do not exist")
+            finally:
+                if driver is not None:
+                    driver.execute("PRAGMA foreign_keys=ON")
         return self.revision() or "?"
 
     def revision(self) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -79,6 +80,9 @@ class _Submission:
     top_pk: int = 0  # the newest object stored before this submission: overlaps are with those
     benign: Benign | None = None
     prefixes: list[int] | None = None  # network prefix lengths stored before this submission
+    # A bulk load into an empty store has no version index while it runs: the pks this submission
+    # stored, by id (a list once an id has several versions), are where its repeats are found.
+    stored_pks: dict[str, int | list[int]] | None = None
 
     @property
     def default_tlp_value(self) -> str | None:
@@ -113,17 +117,68 @@ _OBJECT_COLUMNS = (
 )  # fmt: skip
 _OBSERVABLE_COLUMNS = ("object_pk", "kind", "value", "ip_lo", "ip_hi", "warninglist")
 # Built once: an expanding parameter is compiled once and cached, unlike a fresh IN list per batch.
-_EXISTING = select(
+_VERSION_COLUMNS = (
     stix_object.c.pk,
     stix_object.c.stix_id,
     stix_object.c.modified_us,
     stix_object.c.producer_org_id,
     stix_object.c.content_hash,
     stix_object.c.revoked,
-).where(stix_object.c.stix_id.in_(bindparam("ids", expanding=True)))
+)
+# The ids as one parameter (a JSON array, an array): an IN list of thousands of bound values costs
+# more to render and bind than the lookups themselves.
+_EXISTING_SQL = {
+    "sqlite": "SELECT pk, stix_id, modified_us, producer_org_id, content_hash, revoked FROM stix_object"
+    " WHERE stix_id IN (SELECT value FROM json_each(?))",
+    "postgresql": "SELECT pk, stix_id, modified_us, producer_org_id, content_hash, revoked FROM stix_object"
+    " WHERE stix_id = ANY(%s::text[])",
+}
+_STORED = select(*_VERSION_COLUMNS).where(stix_object.c.pk.in_(bindparam("pks", expanding=True)))
 
 
 _by_value = itemgetter(2)
+
+# SQLite binds each parameter in Python, a large share of an insert's cost: the usual row (latest,
+# not revoked, no references) binds what varies and names the rest in the statement.
+_PLAIN_OBJECT_COLUMNS = (
+    "pk", "stix_id", "type", "spec_version", "created_us", "modified_us", "tlp", "audience_id",
+    "content_hash", "content",
+)  # fmt: skip
+
+
+def _insert_plain_objects(
+    conn: Connection, rows: list[tuple[Any, ...]], org_id: int, user_id: int, added_us: int
+) -> None:
+    constants = ", ".join(str(int(v)) for v in (org_id, user_id, added_us))
+    marks = ", ".join("?" * len(_PLAIN_OBJECT_COLUMNS))
+    _executemany(
+        conn,
+        f"INSERT INTO stix_object ({', '.join(_PLAIN_OBJECT_COLUMNS)}, revoked, is_latest, producer_org_id,"
+        f" submitter_user_id, date_added_us) VALUES ({marks}, 0, 1, {constants})",
+        rows,
+    )
+
+
+def _insert_observables_sqlite(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Observable rows by shape: a value alone, a value with its address range, or a listed one."""
+    bare = [(pk, kind, value) for pk, kind, value, lo, _hi, listed in rows if lo is None and listed is None]
+    ranged = [r[:5] for r in rows if r[3] is not None and r[5] is None]
+    listed = [r for r in rows if r[5] is not None]
+    if bare:
+        _executemany(conn, "INSERT INTO observable (object_pk, kind, value) VALUES (?, ?, ?)", bare)
+    if ranged:
+        sql = "INSERT INTO observable (object_pk, kind, value, ip_lo, ip_hi) VALUES (?, ?, ?, ?, ?)"
+        _executemany(conn, sql, ranged)
+    if listed:
+        bulk_insert(conn, observable_table, _OBSERVABLE_COLUMNS, listed)
+
+
+def _executemany(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    cursor = conn.connection.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
 
 
 class IntelStore:
@@ -176,7 +231,9 @@ class IntelStore:
         serialise_intel_writers(conn)
         sub = _Submission(viewer, default_tlp, share, now_micros(), benign=benign)
         sub.top_pk = conn.execute(select(func.max(stix_object.c.pk))).scalar() or 0
-        with tuned_for_bulk(conn, expected):
+        with tuned_for_bulk(conn, expected, empty_store=sub.top_pk == 0) as bulk_load:
+            if bulk_load:
+                sub.stored_pks = {}
             for batch in batches:
                 pending = self._dedupe(batch, sub)
                 if not sub.problems:
@@ -230,19 +287,45 @@ class IntelStore:
                 )
         return pending
 
-    def _existing(self, conn: Connection, ids: list[str]) -> dict[str, list[Any]]:
+    @staticmethod
+    def _existing(conn: Connection, ids: list[str], sub: _Submission) -> dict[str, list[Any]]:
+        """The stored versions of these ids (every producer's), found by the version index, or in a
+        bulk load by the pks this submission stored (the store was empty when it began)."""
         existing: dict[str, list[Any]] = {}
+        if sub.stored_pks is not None:
+            pks: list[int] = []
+            for i in ids:
+                found = sub.stored_pks.get(i)
+                if found is not None:
+                    pks.extend(found if isinstance(found, list) else (found,))
+            for start in range(0, len(pks), _CHUNK):
+                for row in conn.execute(_STORED, {"pks": pks[start : start + _CHUNK]}):
+                    existing.setdefault(row.stix_id, []).append(row)
+            return existing
+        sql = _EXISTING_SQL[conn.dialect.name]
         for start in range(0, len(ids), _CHUNK):
-            for row in conn.execute(_EXISTING, {"ids": ids[start : start + _CHUNK]}):
+            chunk = ids[start : start + _CHUNK]
+            param = orjson.dumps(chunk).decode() if conn.dialect.name == "sqlite" else chunk
+            for row in conn.exec_driver_sql(sql, (param,)):
                 existing.setdefault(row.stix_id, []).append(row)
         return existing
+
+    @staticmethod
+    def _remember(stored_pks: dict[str, int | list[int]], stix_id: str, pk: int) -> None:
+        earlier = stored_pks.get(stix_id)
+        if earlier is None:
+            stored_pks[stix_id] = pk  # the common case: one int per id keeps a million ids small
+        elif isinstance(earlier, list):
+            earlier.append(pk)
+        else:
+            stored_pks[stix_id] = [earlier, pk]
 
     def _store_batch(self, conn: Connection, pending: list[Prepared], sub: _Submission) -> None:
         if not pending:
             return
         viewer = sub.viewer
         assert viewer.org_id is not None and viewer.user_id is not None
-        existing = self._existing(conn, sorted({p.id for p in pending}))
+        existing = self._existing(conn, sorted({p.id for p in pending}), sub)
         others_visible = self._visible_foreign_ids(conn, viewer, existing)
         to_insert = [
             p
@@ -267,16 +350,19 @@ class IntelStore:
             if best is None or p.modified_us > best[0]:
                 newest[p.id] = (p.modified_us, 1)
                 arriving[p.id] = p
-        demote = [i for i in arriving if i in existing]
+        # Demoted by pk: the stored rows of the ids whose newest version arrives now.
+        demote = sorted(r.pk for i in arriving if i in existing for r in existing[i])
         for start in range(0, len(demote), _CHUNK):
             conn.execute(
                 update(stix_object)
-                .where(stix_object.c.stix_id.in_(demote[start : start + _CHUNK]), stix_object.c.is_latest)
+                .where(stix_object.c.pk.in_(demote[start : start + _CHUNK]), stix_object.c.is_latest)
                 .values(is_latest=False)
             )
 
         pks = _allocate_pks(conn, len(to_insert))
-        rows_out = []
+        rows_out: list[tuple[Any, ...]] = []  # every column
+        plain_rows: list[tuple[Any, ...]] = []  # SQLite: _PLAIN_OBJECT_COLUMNS (the rest are constant)
+        sqlite = conn.dialect.name == "sqlite"
         obs_rows = []
         new_values: list[overlaps.NewValue] = []
         benign = sub.benign
@@ -285,11 +371,17 @@ class IntelStore:
         for pk, p in zip(pks, to_insert, strict=True):
             tlp = p.tlp if p.tlp is not None else sub.default_tlp_value
             audience_id = sub.audiences.get(tlp) or self._audience(conn, sub, tlp)
-            rows_out.append(
-                (pk, p.id, p.type, p.spec_version, p.created_us, p.modified_us, p.revoked,
-                 arriving.get(p.id) is p, tlp, audience_id, org_id, user_id, added_us,
-                 p.source_ref, p.target_ref, p.hash, p.raw)
-            )  # fmt: skip
+            latest = arriving.get(p.id) is p
+            if sqlite and latest and not p.revoked and p.source_ref is None and p.target_ref is None:
+                plain_rows.append(
+                    (pk, p.id, p.type, p.spec_version, p.created_us, p.modified_us, tlp, audience_id, p.hash,
+                     p.raw)
+                )  # fmt: skip
+            else:
+                rows_out.append(
+                    (pk, p.id, p.type, p.spec_version, p.created_us, p.modified_us, p.revoked, latest, tlp,
+                     audience_id, org_id, user_id, added_us, p.source_ref, p.target_ref, p.hash, p.raw)
+                )  # fmt: skip
             for kind, value, lo, hi in p.observables:
                 listed = benign(Observable(kind, value, lo, hi)) if benign is not None else None
                 obs_rows.append((pk, kind, value, lo, hi, listed))
@@ -304,10 +396,18 @@ class IntelStore:
                     sub.result.warnings.append({"object": p.id, "field": "pattern", "detail": warning})
             by_type[p.type] = by_type.get(p.type, 0) + 1
         bulk_insert(conn, stix_object, _OBJECT_COLUMNS, rows_out)
+        if plain_rows:
+            _insert_plain_objects(conn, plain_rows, org_id, user_id, added_us)
+        if sub.stored_pks is not None:
+            for pk, p in zip(pks, to_insert, strict=True):
+                self._remember(sub.stored_pks, p.id, pk)
         if new_values:
             self._record_overlaps(conn, new_values, sub)
         obs_rows.sort(key=_by_value)  # index order: random values, sorted runs touch fewer pages
-        bulk_insert(conn, observable_table, _OBSERVABLE_COLUMNS, obs_rows)
+        if sqlite:
+            _insert_observables_sqlite(conn, obs_rows)
+        else:
+            bulk_insert(conn, observable_table, _OBSERVABLE_COLUMNS, obs_rows)
         prefixes = {
             network_prefix_of(lo, hi)
             for _pk, _k, _v, lo, hi, _listed in obs_rows
@@ -318,7 +418,7 @@ class IntelStore:
             conn.execute(
                 insert(network_prefix).on_conflict_do_nothing(), [{"prefix": p} for p in sorted(prefixes)]
             )
-        sub.result.stored += len(rows_out)
+        sub.result.stored += len(to_insert)
         sub.result.observables += len(obs_rows)
 
     @staticmethod
