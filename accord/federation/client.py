@@ -14,20 +14,20 @@ loopback or a private network; the URL must still be http(s) without credentials
 from __future__ import annotations
 
 import base64
-import json
+import io
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import orjson
 
-from accord.errors import AccordError
+from accord.errors import AccordError, InvalidInput
 from accord.feeds.fetch import vet_url
 from accord.intel.timestamps import format_micros, parse_micros
+from accord.taxii.envelope import iter_envelope
 
 TAXII_MEDIA = "application/taxii+json;version=2.1"
 _COLLECTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
@@ -91,78 +91,13 @@ class _Answer:
     body: bytes
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder(parse_constant=_refuse_constant).scan_once  # type: ignore[attr-defined]
-_ws = cast(Callable[[str, int], "re.Match[str]"], re.compile(r"[ \t\n\r]*").match)
-
-
-def _value(text: str, pos: int) -> tuple[Any, int]:
-    try:
-        return _scan(text, pos)
-    except StopIteration:
-        raise ValueError(f"malformed JSON at character {pos}") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"malformed JSON: {exc}") from None
-    except RecursionError:
-        raise ValueError(f"JSON nested too deeply at character {pos}") from None
-
-
-def _expect(text: str, pos: int, chars: str) -> str:
-    if pos >= len(text) or text[pos] not in chars:
-        found = "end of input" if pos >= len(text) else repr(text[pos])
-        raise ValueError(f"malformed JSON at character {pos}: expecting one of {chars!r}, found {found}")
-    return text[pos]
-
-
-def split_envelope(text: str) -> tuple[dict[str, Any], list[tuple[Any, str]]]:
+def split_envelope(body: bytes | str) -> tuple[dict[str, Any], list[tuple[Any, str]]]:
     """A TAXII envelope's members (without `objects`), and each element of its `objects` array with
-    the exact text it had in the envelope. Raises ValueError saying where the JSON is broken."""
-    pos = _ws(text, 1 if text.startswith("\ufeff") else 0).end()
-    _expect(text, pos, "{")
-    pos = _ws(text, pos + 1).end()
+    the exact text it had in the envelope (the same reader as bundles and POSTed envelopes).
+    Raises InvalidInput saying where the JSON is broken (line, column, object)."""
     members: dict[str, Any] = {}
-    items: list[tuple[Any, str]] = []
-    if text.startswith("}", pos):
-        pos += 1
-    else:
-        while True:
-            _expect(text, pos, '"')
-            key, pos = _value(text, pos)
-            if key in members or (key == "objects" and items):
-                raise ValueError(f"the envelope has two {key!r} members")
-            pos = _ws(text, pos).end()
-            _expect(text, pos, ":")
-            pos = _ws(text, pos + 1).end()
-            if key == "objects" and text.startswith("[", pos):
-                pos = _ws(text, pos + 1).end()
-                if text.startswith("]", pos):
-                    pos += 1
-                else:
-                    while True:
-                        obj, end = _value(text, pos)
-                        items.append((obj, text[pos:end]))
-                        pos = _ws(text, end).end()
-                        if _expect(text, pos, ",]") == "]":
-                            pos += 1
-                            break
-                        pos = _ws(text, pos + 1).end()
-                members["objects"] = None  # seen; the elements are in `items`
-            else:
-                members[key], pos = _value(text, pos)
-            pos = _ws(text, pos).end()
-            if _expect(text, pos, ",}") == "}":
-                pos += 1
-                break
-            pos = _ws(text, pos + 1).end()
-    if _ws(text, pos).end() != len(text):
-        raise ValueError(f"unexpected data after the envelope at character {pos}")
-    if "objects" in members and members["objects"] is not None:
-        kind = type(members["objects"]).__name__
-        raise ValueError(f"the envelope's 'objects' must be an array, not {kind}")
-    members.pop("objects", None)
+    stream = io.BytesIO(body) if isinstance(body, bytes) else io.StringIO(body)
+    items = [(obj, raw) for _index, obj, raw in iter_envelope(stream, extra=members)]
     return members, items
 
 
@@ -341,10 +276,8 @@ class TaxiiClient:
         answer = self._request("GET", path, params)
         assert answer is not None
         try:
-            members, items = split_envelope(answer.body.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise PeerError(f"{where}: the answer is not UTF-8: {exc}") from None
-        except ValueError as exc:
+            members, items = split_envelope(answer.body)
+        except InvalidInput as exc:
             raise PeerError(f"{where}: not a TAXII envelope: {exc}") from None
         more, nxt = self._paging(members, where)
         provenance = members.get("x_accord_provenance")

@@ -62,6 +62,7 @@ from accord.intel.timestamps import format_micros, now_micros, parse_micros
 from accord.members.auth import new_token_secret, peer_viewer
 from accord.members.model import OPERATOR, Permission, Role, Sector, Viewer
 from accord.members.service import normalise_country
+from accord.settings import Settings
 from accord.workers import exit_with_parent
 
 MAX_REFUSALS_KEPT = 20
@@ -667,10 +668,22 @@ class _Run:
         return b"", 0
 
 
+def limits_from(settings: Settings) -> Limits:
+    """What one peer may cost this node, as the operator set it (ACCORD_PEER_*)."""
+    return Limits(
+        page_size=settings.peer_page_size,
+        max_response_bytes=settings.peer_max_response_bytes,
+        timeout=float(settings.peer_timeout_seconds),
+        total_timeout=float(settings.peer_total_timeout_seconds),
+        push_page=settings.peer_push_objects,
+        max_post_bytes=settings.peer_max_post_bytes,
+    )
+
+
 def sync(app: Accord, name: str, *, limits: Limits | None = None) -> SyncReport:
     """Sync one peer now: pull, deletions, push. Never raises for the peer's failures: they are in
     the report and on the peer's row (`accord peer status`)."""
-    limits = limits or Limits()
+    limits = limits or limits_from(app.settings)
     with app.db.read() as conn:
         row = _peer_row(conn, name)
     if not row.enabled:

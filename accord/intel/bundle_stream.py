@@ -27,7 +27,7 @@ from typing import Any, BinaryIO, Protocol, TextIO, cast
 from accord.errors import InvalidInput
 from accord.intel.validate import id_problem, json_type
 
-__all__ = ["SupportsRead", "iter_bundle"]
+__all__ = ["SupportsRead", "iter_bundle", "object_members"]
 
 
 class SupportsRead(Protocol):
@@ -289,6 +289,54 @@ class _Stream:
             raise self.error(f"malformed JSON: expecting ',' or ']', found {found}", p, index)
 
 
+def object_members(
+    s: _Stream,
+    array_key: str,
+    members: dict[str, Any],
+    owner: str,
+    before_array: Callable[[int], None] | None = None,
+) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """Read the rest of the JSON object whose '{' was just consumed, its '}' included.
+
+    The elements of its `array_key` array are yielded as they are read (index, object, raw text),
+    so memory stays bounded by the largest element; every other member goes into `members` (an
+    `array_key` that is not an array too, for the caller to refuse). `before_array(pos)` runs
+    before the array's elements are read. One reader for bundles, TAXII envelopes and peers' pages.
+    """
+    streamed = False
+    c = s.peek()
+    if c == "}":
+        s.pos += 1
+        return
+    while True:
+        if c != '"':
+            found = "end of input" if c == "" else repr(c)
+            raise s.error(f"malformed JSON: expecting a property name in double quotes, found {found}", s.pos)
+        key, _, _ = s.value()
+        if key == array_key and (streamed or key in members):
+            raise s.error(f"the {owner} has two {key!r} properties", s.pos)
+        s.expect(":")
+        c = s.peek()
+        if key == array_key and c == "[":
+            if before_array is not None:
+                before_array(s.pos)
+            s.pos += 1
+            yield from s.elements()
+            streamed = True
+        else:
+            members[key], _, _ = s.value()
+        c = s.peek()
+        if c == ",":
+            s.pos += 1
+            c = s.peek()
+            continue
+        if c == "}":
+            s.pos += 1
+            return
+        found = "end of input" if c == "" else repr(c)
+        raise s.error(f"malformed JSON: expecting ',' or '}}', found {found}", s.pos)
+
+
 def _check_bundle_head(s: _Stream, top: dict[str, Any], at: int) -> None:
     typ = top.get("type")
     if typ != "bundle":
@@ -324,44 +372,17 @@ def iter_bundle(
         s.pos += 1
         top: dict[str, Any] = {}
         streamed = False
-        c = s.peek()
-        if c == "}":
-            s.pos += 1
-        else:
-            while True:
-                if c != '"':
-                    found = "end of input" if c == "" else repr(c)
-                    raise s.error(
-                        f"malformed JSON: expecting a property name in double quotes, found {found}", s.pos
-                    )
-                key, _, _ = s.value()
-                s.expect(":")
-                c = s.peek()
-                if key == "objects" and c == "[":
-                    if streamed:
-                        raise s.error("the bundle has two 'objects' arrays", s.pos)
-                    if "type" in top:
-                        _check_bundle_head(s, top, s.pos)
-                    s.keep = None  # a bundle: its own raw text is not needed
-                    s.pos += 1
-                    yield from s.elements()
-                    streamed = True
-                else:
-                    top[key], _, _ = s.value()
-                c = s.peek()
-                if c == ",":
-                    s.pos += 1
-                    c = s.peek()
-                    continue
-                if c == "}":
-                    s.pos += 1
-                    break
-                found = "end of input" if c == "" else repr(c)
-                raise s.error(f"malformed JSON: expecting ',' or '}}', found {found}", s.pos)
+
+        def before_objects(at: int) -> None:
+            nonlocal streamed
+            if "type" in top:
+                _check_bundle_head(s, top, at)
+            s.keep = None  # a bundle: its own raw text is not needed
+            streamed = True
+
+        yield from object_members(s, "objects", top, "bundle", before_objects)
         if streamed:
             _check_bundle_head(s, top, s.pos)
-            if "objects" in top:
-                raise s.error("the bundle has two 'objects' properties", s.pos)
         elif top.get("type") == "bundle":
             # A bundle without objects yields nothing; one whose `objects` is no array is an error.
             if "objects" in top:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from accord.intel.bundle_stream import SupportsRead, _Stream
+from accord.intel.bundle_stream import SupportsRead, _Stream, object_members
 from accord.intel.validate import json_type
 
 
@@ -28,43 +28,13 @@ def iter_envelope(
         found = "nothing" if c == "" else repr(c)
         raise s.error(f"a TAXII envelope is a JSON object with an 'objects' array; found {found}", s.pos)
     s.pos += 1
-    seen = False
-    c = s.peek()
-    if c == "}":
-        s.pos += 1
-    else:
-        while True:
-            if c != '"':
-                found = "end of input" if c == "" else repr(c)
-                raise s.error(
-                    f"malformed JSON: expecting a property name in double quotes, found {found}", s.pos
-                )
-            key, _, _ = s.value()
-            s.expect(":")
-            c = s.peek()
-            if key == "objects":
-                if seen:
-                    raise s.error("the envelope has two 'objects' properties", s.pos)
-                if c != "[":
-                    value, _, _ = s.value()
-                    raise s.error(f"the envelope's 'objects' must be an array, not {json_type(value)}", s.pos)
-                s.pos += 1
-                yield from s.elements()
-                seen = True
-            else:
-                value, _, _ = s.value()
-                if extra is not None:
-                    extra[key] = value
-            c = s.peek()
-            if c == ",":
-                s.pos += 1
-                c = s.peek()
-                continue
-            if c == "}":
-                s.pos += 1
-                break
-            found = "end of input" if c == "" else repr(c)
-            raise s.error(f"malformed JSON: expecting ',' or '}}', found {found}", s.pos)
+    members: dict[str, Any] = {}
+    yield from object_members(s, "objects", members, "envelope")
+    if "objects" in members:
+        kind = json_type(members.pop("objects"))
+        raise s.error(f"the envelope's 'objects' must be an array, not {kind}", s.pos)
+    if extra is not None:
+        extra.update(members)
     c = s.peek()
     if c != "":
         raise s.error(f"unexpected data after the envelope: {c!r}", s.pos)

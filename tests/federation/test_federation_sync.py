@@ -183,3 +183,24 @@ def test_a_page_is_not_stored_when_its_cursor_cannot_be_advanced(world: Any) -> 
     )
     assert rows_from(app, "fixture") == []
     assert json.loads(peer_row(app, "fixture").state) == {"moved": True}
+
+
+def test_the_operators_peer_limits_apply_when_a_sync_names_none(world: Any) -> None:
+    from dataclasses import replace
+
+    from accord.settings import Settings
+
+    with pytest.raises(ValueError, match="ACCORD_PEER_PAGE_SIZE must be positive"):
+        Settings.from_env({"ACCORD_PEER_PAGE_SIZE": "0"})
+    app = world.app
+    app.settings = replace(app.settings, peer_page_size=3, peer_max_response_bytes=1_000_000)
+    with serve(FakeTaxii(fixture_entries())) as fake:
+        service.add(app, "fixture", url=fake.url, token="s3cret", for_org="CERT Home")
+        report = service.sync(app, "fixture")
+        assert (report.status, report.stored, report.pages) == ("ok", EXPECTED, 3)
+        assert all("limit=3" in r for r in fake.requests if "/objects/" in r)
+        app.settings = replace(app.settings, peer_page_size=5000, peer_max_response_bytes=200)
+        service.add(app, "capped", url=fake.url, token="s3cret", for_org="CERT Home")
+        capped = service.sync(app, "capped")
+        assert capped.status == "failed" and capped.stored == 0
+        assert "200" in (capped.error or ""), capped.error
