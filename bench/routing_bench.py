@@ -409,12 +409,13 @@ SQLAlchemy Core (value, kind, object, its audience and date), with nothing done 
 {chr(10).join(lines)}
 
 Target (issue 6): ≥ {target:,} indicators/s through enrichment and routing end to end: {verdict}.
-Earlier engines in the same four cases, same machine: the row-at-a-time engine 69,785, 56,208,
+Earlier engines in the same four cases (the first two runs on an earlier session's AMD EPYC
+machine): the row-at-a-time engine 69,785, 56,208,
 53,534 and 48,149/s (2026-11-27); the first columnar engine 137,744, 246,072, 105,205 and
-205,004/s (2026-11-27 05:22 UTC), and 112,729, 191,091, 75,436 and 149,840/s when run again by
-this script at 08:00 UTC that day, beside this engine's 179,110, 274,528, 112,671 and 216,944/s
-twenty minutes earlier: the machine's speed varies from hour to hour by a quarter or more, so
-compare rates measured together.
+205,004/s (2026-11-27 05:22 UTC); run by this script again at 08:26 UTC, right after a run of
+this engine (before its last small changes) at 179,110, 274,528, 112,671 and 216,944/s, the first
+columnar engine made 112,729, 191,091, 75,436 and 149,840/s: the machine's speed varies from hour
+to hour by a quarter or more, so compare rates measured together.
 
 Where the median run's time goes (seconds, share): the batch read (the aggregated query, with the
 objects' JSON read beside it), the engine (`Router.route`: enrichment, rules, contacts, policy,
