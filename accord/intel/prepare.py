@@ -8,6 +8,7 @@ carries only what the store needs, so little crosses the process boundary.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -127,14 +128,27 @@ def prepare_batches(
         yield [prepare(i, o, r, timeless) for i, o, r in batch]
 
 
+_gc_lock = threading.Lock()
+_gc_pausers = 0  # threads inside `gc_paused` now
+_gc_was_enabled = False  # whether the collector ran before the first of them paused it
+
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Bulk ingest allocates millions of acyclic objects; the cyclic collector's passes over them
-    cost a third of import time and free nothing. Pause it for the bulk work, then collect once."""
-    was_enabled = gc.isenabled()
-    gc.disable()
+    cost a third of import time and free nothing. Pause it for the bulk work. Threads may overlap
+    (routing reads the next batch while it routes this one): the collector runs again when the
+    last of them is done, if it ran before the first began."""
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()

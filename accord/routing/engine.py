@@ -38,13 +38,14 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 from sqlalchemy import (
     Connection,
+    Engine,
     Integer,
     String,
     case,
@@ -71,10 +72,12 @@ from accord.routing.rules import KIND_VALUES, Rule, confidence_of, severity_of
 
 __all__ = [
     "Batch", "Directory", "Items", "Recipient", "Routed", "Router", "first_seen", "first_seen_keys",
-    "group_rows", "pk_bounds", "read_batch", "recipient_viewer", "visible_triples",
+    "group_rows", "has_other_connections", "in_thread", "on_other_connection", "pk_bounds", "read_batch",
+    "recipient_viewer", "visible_triples",
 ]  # fmt: skip
 
 DAY_US = 86_400_000_000
+T = TypeVar("T")
 _NO = -1
 
 
@@ -359,49 +362,91 @@ def _stated(conn: Connection, after_pk: int, upto_pk: int) -> Stated:
     return out
 
 
-def _stated_beside(conn: Connection, after_pk: int, upto_pk: int) -> Callable[[], Stated] | None:
-    """`_stated`, read on a second connection (in a thread) while the batch's own connection reads
-    its values: testing every object's JSON for the two words costs as much as reading the values,
-    and the database (or, for SQLite, the driver, which lets go of the interpreter while it works)
-    does both at once on two cores. An object's JSON never changes once stored, and the second
-    connection's snapshot is taken first: every object the batch reads is in it (objects are only
-    ever deleted, and those past the cursor were stored before routing began). Returns the wait for
-    the answer (which raises what the read raised); None for an in-memory SQLite database (another
-    connection would see another database)."""
-    engine = conn.engine
-    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
-        return None
-    taken = threading.Event()
-    answer: list[Stated] = []
-    failed: list[BaseException] = []
+def has_other_connections(engine: Engine) -> bool:
+    """Whether another connection sees the same database (not so for in-memory SQLite)."""
+    return not (engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"))
 
-    def read() -> None:
+
+def in_thread(
+    work: Callable[[], T], *, started: threading.Event | None = None, inline: bool = False
+) -> Callable[[], T]:
+    """`work()` in a thread of its own while the caller goes on; returns the wait for its answer
+    (which raises what `work` raised). With `started`, returns once `work` sets it (or ends);
+    `inline`, does the work now, in this thread (the answer waits all the same). A thread per
+    call, not a pool: a pool's threads would not survive a fork of the process."""
+    answer: list[T] = []
+    failed: list[BaseException] = []
+    if inline:
         try:
-            with engine.connect() as other:
-                if engine.dialect.name == "postgresql":  # one snapshot for the transaction
-                    other.execution_options(isolation_level="REPEATABLE READ")
-                with other.begin():
-                    # SQLite: the batch's writer holds the write lock, so any snapshot is its own.
-                    other.exec_driver_sql("SELECT 1")
-                    taken.set()
-                    answer.append(_stated(other, after_pk, upto_pk))
+            answer.append(work())
+        except BaseException as exc:  # handed over by the wait, as from a thread
+            failed.append(exc)
+
+        def done() -> T:
+            if failed:
+                raise failed[0]
+            return answer[0]
+
+        return done
+
+    def run() -> None:
+        try:
+            answer.append(work())
         except BaseException as exc:  # handed to the waiting thread
             failed.append(exc)
         finally:
-            taken.set()
+            if started is not None:
+                started.set()
 
-    # A thread per batch, not a pool: a pool's threads would not survive a fork of the process.
-    thread = threading.Thread(target=read, name="accord-routing-read", daemon=True)
+    thread = threading.Thread(target=run, name="accord-routing", daemon=True)
     thread.start()
-    taken.wait()
+    if started is not None:
+        started.wait()
 
-    def result() -> Stated:
+    def result() -> T:
         thread.join()
         if failed:
             raise failed[0]
         return answer[0]
 
     return result
+
+
+def on_other_connection(
+    engine: Engine, read: Callable[[Connection], T], *, snapshot_first: bool = False
+) -> Callable[[], T] | None:
+    """`read(connection)` on a connection of its own, in a thread (`in_thread`), while the caller
+    goes on: the database (or, for SQLite, the driver, which lets go of the interpreter while it
+    works) does it on the other core. On PostgreSQL its transaction reads one snapshot throughout
+    (REPEATABLE READ); with `snapshot_first` the call returns only once that snapshot is taken.
+    None for an in-memory SQLite database (another connection would see another database)."""
+    if not has_other_connections(engine):
+        return None
+    taken = threading.Event() if snapshot_first else None
+
+    def work() -> T:
+        with engine.connect() as other:
+            if engine.dialect.name == "postgresql":
+                other.execution_options(isolation_level="REPEATABLE READ")
+            with other.begin():
+                other.exec_driver_sql("SELECT 1")  # PostgreSQL takes the snapshot here
+                if taken is not None:
+                    taken.set()
+                return read(other)
+
+    return in_thread(work, started=taken)
+
+
+def _stated_beside(conn: Connection, after_pk: int, upto_pk: int) -> Callable[[], Stated] | None:
+    """`_stated` on a second connection while the batch's own connection reads its values: testing
+    every object's JSON for the two words costs as much as reading the values. An object's JSON
+    never changes once stored, and the second connection's snapshot is taken first: every object
+    the batch reads is in it (objects are only ever deleted, and those past the cursor were stored
+    before routing began). SQLite: the batch's writer holds the write lock, so any snapshot is its
+    own."""
+    return on_other_connection(
+        conn.engine, lambda other: _stated(other, after_pk, upto_pk), snapshot_first=True
+    )
 
 
 def read_batch(

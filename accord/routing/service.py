@@ -19,11 +19,14 @@ digest (`accord.routing.digest`) carries.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +47,19 @@ from accord.policy import Policy
 from accord.routing import rules as rules_mod
 from accord.routing.contacts import may_read as may_read_directory
 from accord.routing.countries import COUNTRIES, country_code
-from accord.routing.engine import DAY_US, Directory, Router, pk_bounds, read_batch, visible_triples
+from accord.routing.engine import (
+    DAY_US,
+    Batch,
+    Directory,
+    Routed,
+    Router,
+    has_other_connections,
+    in_thread,
+    on_other_connection,
+    pk_bounds,
+    read_batch,
+    visible_triples,
+)
 from accord.routing.enrich import Enricher
 from accord.routing.outbox import INTERVAL_SECONDS, Outbox, describe
 
@@ -107,60 +122,113 @@ class Routing:
 
     def cursor(self) -> int:
         with self.db.read() as conn:
-            found = conn.execute(
-                select(routing_cursor.c.last_pk).where(routing_cursor.c.name == CURSOR)
-            ).scalar()
-        return int(found or 0)
+            return self._stored_cursor(conn)
 
     def route_new(self, *, batch_objects: int = BATCH_OBJECTS, now_us: int | None = None) -> dict[str, Any]:
         """Route every object stored past the cursor (committed when this starts), a batch per
-        transaction; returns what was done."""
+        transaction; returns what was done.
+
+        Three batches are in flight at once: the next one is read (`_ReadAhead`), this one is
+        routed, the previous one is written (`_write_batch`, in a thread). Reading and writing are
+        mostly the database's work (or SQLite's, outside the interpreter's lock), routing is
+        Python's, so the two cores share them. A batch is routed assuming the previous one's write
+        moves the cursor to where it ends; the write checks that, under the cursor's row lock, and
+        if another process moved it meanwhile, what was routed past it is dropped and routing goes
+        on from where the cursor is. In-memory SQLite (one connection) does all three in turn."""
         upto_all = self._high_water()
         report = {"batches": 0, "objects_upto": 0, "values": 0, "notifications": 0, "items": 0}
         with self.db.read() as conn:
             directory, rules = Directory.load(conn), rules_mod.load(conn)
+            after = self._stored_cursor(conn)
         router = Router(self.enricher, self.policy, directory, rules, self._networks)
         # The outbox remembers what recipients have this interval; only routing writes notifications,
         # always with the cursor, so if the cursor moved under us another process wrote some.
         self.outbox.forget()
-        last_upto: int | None = None
-        while True:
+        overlap = has_other_connections(self.db.engine)
+        ahead: _ReadAhead | None = None
+        writing: Callable[[], _Written] | None = None
+
+        def finish_write() -> int | None:
+            """Wait for the write under way: add it to the report; None, or where another process
+            moved the cursor to."""
+            nonlocal writing
+            if writing is None:
+                return None
+            wait, writing = writing, None
             try:
-                # A batch allocates hundreds of thousands of acyclic objects: the cyclic collector's
-                # passes over them (and over the enrichment data) free nothing, so it waits until
-                # the batch is committed.
-                with gc_paused(), self.db.write() as conn:
-                    after = self._cursor(conn)
-                    if last_upto is not None and after != last_upto:
-                        self.outbox.forget()
-                    if after >= upto_all:
-                        break
-                    upto = pk_bounds(conn, after, batch_objects)
-                    if upto is None:
-                        break
-                    upto = min(upto, upto_all)
-                    batch = read_batch(conn, after, upto, router.needs)
-                    routed = router.route(conn, batch)
-                    _add_counts(conn, routed.counts)
-                    rows, items = self.outbox.write(
-                        conn, routed.recipients, routed.items, now_us if now_us is not None else now_micros()
-                    )
-                    conn.execute(
-                        update(routing_cursor)
-                        .where(routing_cursor.c.name == CURSOR)
-                        .values(last_pk=upto, updated_us=now_micros())
-                    )
+                done = wait()
             except BaseException:
                 self.outbox.forget()
                 raise
-            last_upto = upto
+            if done.moved_to is not None:
+                self.outbox.forget()
+                return done.moved_to
             report["batches"] += 1
-            report["objects_upto"] = upto
-            report["values"] += routed.candidates
-            report["notifications"] += rows
-            report["items"] += items
+            report["objects_upto"] = done.upto
+            report["values"] += done.values
+            report["notifications"] += done.rows
+            report["items"] += done.items
+            return None
+
+        try:
+            while True:
+                taken = ahead.take(after) if ahead is not None else None
+                ahead = None
+                if taken is None and after < upto_all:
+                    with self.db.read() as conn:
+                        found = pk_bounds(conn, after, batch_objects)
+                        if found is not None:
+                            upto = min(found, upto_all)
+                            taken = upto, read_batch(conn, after, upto, router.needs)
+                if taken is None:  # nothing left past `after`: done once the last write is
+                    moved = finish_write()
+                    if moved is None or moved >= upto_all:
+                        break
+                    after = moved
+                    continue
+                upto, batch = taken
+                if upto < upto_all:  # the next batch is read while this one is routed
+                    ahead = _ReadAhead.start(self.db, upto, upto_all, batch_objects, router.needs)
+                # A batch allocates hundreds of thousands of acyclic objects: the cyclic collector's
+                # passes over them (and over the enrichment data) free nothing.
+                with gc_paused(), self.db.read() as conn:
+                    routed = router.route(conn, batch)
+                moved = finish_write()
+                if moved is not None:  # another process routed past the previous batch: from there
+                    after = moved
+                    continue
+                at = now_us if now_us is not None else now_micros()
+                writing = in_thread(partial(self._write_batch, after, upto, routed, at), inline=not overlap)
+                after = upto
+        finally:
+            if ahead is not None:
+                ahead.abandon()
+            if writing is not None:  # leaving on an error: let the write under way end
+                with contextlib.suppress(Exception):
+                    writing()
         report["cursor"] = self.cursor()
         return report
+
+    def _stored_cursor(self, conn: Connection) -> int:
+        found = conn.execute(select(routing_cursor.c.last_pk).where(routing_cursor.c.name == CURSOR)).scalar()
+        return int(found or 0)
+
+    def _write_batch(self, after: int, upto: int, routed: Routed, now_us: int) -> _Written:
+        """One routed batch, written in one transaction with the cursor moving from `after` to
+        `upto`: its counts and its outbox rows. Nothing is written if the cursor is no longer at
+        `after` (another process routed those objects)."""
+        with gc_paused(), self.db.write() as conn:
+            at = self._cursor(conn)  # the cursor's row stays locked until commit
+            if at != after:
+                return _Written(upto, moved_to=at)
+            _add_counts(conn, routed.counts)
+            rows, items = self.outbox.write(conn, routed.recipients, routed.items, now_us)
+            conn.execute(
+                update(routing_cursor)
+                .where(routing_cursor.c.name == CURSOR)
+                .values(last_pk=upto, updated_us=now_micros())
+            )
+        return _Written(upto, values=routed.candidates, rows=rows, items=items)
 
     # --- the country view ----------------------------------------------------------------------------
 
@@ -397,6 +465,57 @@ class Routing:
 
 
 _COUNT_COLUMNS = ("day", "country", "asn", "kind", "audience_id", "operator", "value_count")
+
+
+@dataclass(frozen=True)
+class _Written:
+    """What writing one routed batch did: `moved_to` is where another process had moved the
+    cursor (nothing written)."""
+
+    upto: int
+    values: int = 0
+    rows: int = 0
+    items: int = 0
+    moved_to: int | None = None
+
+
+class _ReadAhead:
+    """The batch after `after_pk`, read on a connection of its own in a thread (`on_other_connection`)
+    while the current one is routed and written: reading costs about as much as routing, and the
+    database (or SQLite's driver, outside the interpreter's lock) reads on the other core. Objects
+    below the high-water mark are committed and their values never change, so reading them a batch
+    early reads the same; if the cursor has moved meanwhile (another process routed), the read is
+    dropped and the batch the cursor names is read instead."""
+
+    def __init__(self, after_pk: int, wait: Callable[[], tuple[int, Batch] | None]) -> None:
+        self.after_pk = after_pk
+        self._wait = wait
+
+    @classmethod
+    def start(
+        cls, db: Database, after_pk: int, upto_all: int, objects: int, needs: frozenset[str]
+    ) -> _ReadAhead | None:
+        def read(conn: Connection) -> tuple[int, Batch] | None:
+            found = pk_bounds(conn, after_pk, objects)
+            if found is None:
+                return None
+            upto = min(found, upto_all)
+            return upto, read_batch(conn, after_pk, upto, needs)
+
+        wait = on_other_connection(db.engine, read)
+        return None if wait is None else cls(after_pk, wait)
+
+    def take(self, after_pk: int) -> tuple[int, Batch] | None:
+        """(upto, batch) if this is the batch after `after_pk`; None if not (or there is none)."""
+        if after_pk != self.after_pk:
+            self.abandon()
+            return None
+        return self._wait()
+
+    def abandon(self) -> None:
+        """Wait for the read to end (its connection closes) and drop what it read."""
+        with contextlib.suppress(Exception):  # nothing is taken from an abandoned read
+            self._wait()
 
 
 def _add_counts(conn: Connection, rows: list[tuple[Any, ...]]) -> None:

@@ -199,6 +199,45 @@ def test_batches_are_transactions_and_a_failure_keeps_the_cursor(routed: Any, mo
     assert app.routing.route_new()["items"] >= 1
 
 
+def test_a_batch_another_process_routed_meanwhile_is_dropped_not_routed_twice(
+    routed: Any, monkeypatch: Any
+) -> None:
+    """A batch is routed while the previous one is written; its own write checks the cursor under
+    the row lock. If another router moved the cursor meanwhile, what was routed past it is dropped,
+    and each value is counted and queued once."""
+    from accord.routing.engine import Router
+    from accord.routing.service import Routing
+
+    app = routed.app
+    producer = routed.viewer("p@producer.example")
+    values = [f"195.187.6.{i}" for i in range(6)]
+    for value in values:
+        app.submit(producer, ip_bundle([value], TLP.GREEN))
+    other = Routing(app.db, app.policy, enricher=lambda: app.routing.enricher)
+    real_route = Router.route
+    calls: list[int] = []
+    others: list[dict[str, Any]] = []
+
+    def route(self: Router, conn: Any, batch: Any) -> Any:
+        calls.append(len(batch))
+        if len(calls) == 2 and not others:  # while batch 1 is written: another router takes the rest
+            others.append(other.route_new(batch_objects=2))
+        return real_route(self, conn, batch)
+
+    monkeypatch.setattr(Router, "route", route)
+    report = app.routing.route_new(batch_objects=2)
+    monkeypatch.undo()
+    assert others and others[0]["values"] == 4  # the other router took batches 2 and 3
+    assert report["batches"] == 1 and report["values"] == 2  # this one wrote batch 1 only
+    assert report["cursor"] == others[0]["cursor"] == app.routing.cursor()
+    got = _by_recipient(app)[_key(app, "CERT Polska incident desk")]
+    assert sorted(e[0] for e in got) == sorted(values)  # each value once
+    with app.db.read() as conn:
+        counted = conn.execute(select(func.sum(abuse_count.c.value_count))).scalar_one()
+    assert counted == 6
+    assert app.routing.route_new()["batches"] == 0
+
+
 def test_rules_by_country_type_tlp_severity_confidence_and_sector(routed: Any) -> None:
     app = routed.app
     app.set_rule_enabled(OPERATOR, "default", False)
