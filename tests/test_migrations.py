@@ -9,6 +9,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
 from accord.db import Database, _alembic_config
 from accord.db.schema import metadata
@@ -89,4 +90,44 @@ def test_upgrade_to_the_version_index_keeps_rows_that_point_at_objects(tmp_path:
     command.downgrade(_alembic_config(db), "0006")
     with db.read() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM observable").scalar() == 1
+    db.dispose()
+
+
+def test_upgrade_to_stated_severity_fills_it_in_for_stored_objects(database_url: str) -> None:
+    """0008 adds stix_object.severity and .confidence and reads them from the objects already stored
+    (only those whose JSON mentions either word); a confidence off the 0-100 scale is none."""
+    db = Database(database_url)
+    command.upgrade(_alembic_config(db), "0007")
+    contents = {
+        1: '{"type": "indicator", "labels": ["severity:High"], "confidence": 80}',
+        2: '{"type": "indicator", "x_severity": "critical"}',
+        3: '{"type": "indicator", "confidence": 101, "description": "no severity here"}',
+        4: '{"type": "indicator", "name": "plain"}',
+    }
+    with db.write() as conn:
+        for sql in (
+            "INSERT INTO org (id, name, sector, country, vetted, created_us)"
+            " VALUES (1, 'o', 'csirt', 'PL', true, 0)",
+            "INSERT INTO user_account (id, email, name, language, platform_admin, disabled, created_us)"
+            " VALUES (1, 'a@o', 'a', 'en', false, false, 0)",
+            "INSERT INTO audience (id, kind, key) VALUES (1, 'public', 'public')",
+        ):
+            conn.exec_driver_sql(sql)
+        for pk, content in contents.items():
+            conn.execute(
+                text(
+                    "INSERT INTO stix_object (pk, stix_id, type, spec_version, modified_us, revoked,"
+                    " is_latest, audience_id, producer_org_id, submitter_user_id, date_added_us,"
+                    " content_hash, content)"
+                    " VALUES (:pk, :id, 'indicator', '2.1', 1, false, true, 1, 1, 1, 1, :hash, :content)"
+                ),
+                {"pk": pk, "id": f"indicator--{pk}", "hash": b"\0", "content": content},
+            )
+    assert db.migrate() == ScriptDirectory.from_config(_alembic_config(db)).get_current_head()
+    with db.read() as conn:
+        got = conn.exec_driver_sql("SELECT pk, severity, confidence FROM stix_object ORDER BY pk").all()
+    assert [tuple(r) for r in got] == [(1, 3, 80), (2, 4, None), (3, None, None), (4, None, None)]
+    command.downgrade(_alembic_config(db), "0007")
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM stix_object").scalar() == 4
     db.dispose()

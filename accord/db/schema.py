@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -175,6 +176,10 @@ stix_object = Table(
     Column("target_ref", String(300)),  # relationship whose ends are both hidden, in SQL
     Column("content_hash", LargeBinary(32), nullable=False),
     Column("content", Text, nullable=False),  # the object's JSON exactly as received
+    # What the object states (accord/intel/severity.py), read once at ingest so routing's rules
+    # never parse stored JSON: severity as a rank in SEVERITIES, confidence 0-100; None: none stated.
+    Column("severity", SmallInteger),
+    Column("confidence", SmallInteger),
     # Each producer organisation keeps its own history of an id (an SCO's id is derived from its
     # value, so two organisations legitimately hold "the same" object with their own markings).
     # A unique index, not a table constraint, so a bulk load into an empty store can build it last.

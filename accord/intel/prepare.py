@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from accord.errors import InvalidInput, Problem
 from accord.intel import observables as obs
 from accord.intel.patterns import pattern_rows, pattern_values
+from accord.intel.severity import confidence_of, severity_of
 from accord.intel.tlp import TLP
 from accord.intel.validate import Checked, check_object_fields, content_hash
 
@@ -43,6 +44,8 @@ class Prepared(NamedTuple):
     raw: str
     observables: list[ObservableRow]
     warnings: list[str]  # why some values were not indexed (the object itself is fine)
+    severity: int | None  # what the object states (accord/intel/severity.py); None: none
+    confidence: int | None
     # Generated from a feed line (CSV, text): `hash` leaves out the times the import stamped on it,
     # so the same line imported again later is recognised as the same indicator, not a new version.
     timeless: bool = False
@@ -114,6 +117,8 @@ def prepare(index: int, parsed: Any, raw: str, timeless: bool = False) -> Prepar
             raw,
             rows,
             warnings,
+            severity_of(obj),
+            confidence_of(obj),
             timeless,
         ),
     )

@@ -113,7 +113,7 @@ def _allocate_pks(conn: Connection, n: int) -> list[int]:
 _OBJECT_COLUMNS = (
     "pk", "stix_id", "type", "spec_version", "created_us", "modified_us", "revoked", "is_latest", "tlp",
     "audience_id", "producer_org_id", "submitter_user_id", "date_added_us", "source_ref", "target_ref",
-    "content_hash", "content",
+    "content_hash", "content", "severity", "confidence",
 )  # fmt: skip
 _OBSERVABLE_COLUMNS = ("object_pk", "kind", "value", "ip_lo", "ip_hi", "warninglist")
 # Built once: an expanding parameter is compiled once and cached, unlike a fresh IN list per batch.
@@ -372,7 +372,8 @@ class IntelStore:
             tlp = p.tlp if p.tlp is not None else sub.default_tlp_value
             audience_id = sub.audiences.get(tlp) or self._audience(conn, sub, tlp)
             latest = arriving.get(p.id) is p
-            if sqlite and latest and not p.revoked and p.source_ref is None and p.target_ref is None:
+            plain = not p.revoked and p.source_ref is None and p.target_ref is None
+            if sqlite and latest and plain and p.severity is None and p.confidence is None:
                 plain_rows.append(
                     (pk, p.id, p.type, p.spec_version, p.created_us, p.modified_us, tlp, audience_id, p.hash,
                      p.raw)
@@ -380,7 +381,8 @@ class IntelStore:
             else:
                 rows_out.append(
                     (pk, p.id, p.type, p.spec_version, p.created_us, p.modified_us, p.revoked, latest, tlp,
-                     audience_id, org_id, user_id, added_us, p.source_ref, p.target_ref, p.hash, p.raw)
+                     audience_id, org_id, user_id, added_us, p.source_ref, p.target_ref, p.hash, p.raw,
+                     p.severity, p.confidence)
                 )  # fmt: skip
             for kind, value, lo, hi in p.observables:
                 listed = benign(Observable(kind, value, lo, hi)) if benign is not None else None

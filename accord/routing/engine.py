@@ -2,8 +2,8 @@
 
 One batch is a range of stored objects (`stix_object.pk` in (after, upto]). Its IP, domain and URL
 values are read with their objects in one query, each column aggregated by the database into one
-array (never warninglisted values, never TLP:RED, never revoked objects), while a second connection
-reads what the objects state of severity and confidence (only when a rule asks). They are enriched
+array (never warninglisted values, never TLP:RED, never revoked objects), with what the objects state
+of severity and confidence (stored at ingest; only when a rule asks). They are enriched
 in bulk (`Enricher.enrich_ips` for addresses, `enrich_names` for domains and URLs), matched against
 the contact directory and the rules, and gated by the policy:
 
@@ -68,7 +68,7 @@ from accord.routing.countries import COUNTRIES, COUNTRY_INDEX
 from accord.routing.enrich import NONE, Enricher
 from accord.routing.model import Addresses
 from accord.routing.ranges import RangeTable
-from accord.routing.rules import KIND_VALUES, Rule, confidence_of, severity_of
+from accord.routing.rules import KIND_VALUES, Rule
 
 __all__ = [
     "Batch", "Directory", "Items", "Recipient", "Routed", "Router", "first_seen", "first_seen_keys",
@@ -225,7 +225,7 @@ class Batch:
     type: Sequence[str] | None = None  # when a rule matches STIX types
     tlp: Sequence[str | None] | None = None  # when a rule matches TLP levels
     # When a rule needs severity or confidence ("content"): what each value's object states, as a
-    # rank in SEVERITIES and a confidence (-1: states none), read from the objects' JSON.
+    # rank in SEVERITIES and a confidence (-1: states none), as ingest stored them.
     severity: npt.NDArray[np.int16] | None = None
     confidence: npt.NDArray[np.int16] | None = None
 
@@ -234,18 +234,7 @@ class Batch:
 
 
 _OPTIONAL = ("ip_lo", "type", "tlp", "content")
-_MENTIONS = ("severity", "confidence")  # every object that `severity_of` or `confidence_of` reads has one
-
-
-def _mentioning(conn: Connection, words: Sequence[str]) -> Any:
-    """Objects whose JSON contains one of `words`: most objects state neither severity nor
-    confidence, and reading and parsing every object's JSON would cost more than the rest of
-    routing. Case-sensitive substring tests, the quickest each engine has: GLOB (SQLite), strpos
-    (PostgreSQL)."""
-    content = stix_object.c.content
-    if conn.dialect.name == "sqlite":
-        return or_(*[content.op("GLOB")(f"*{word}*") for word in words])
-    return or_(*[func.strpos(content, word) > 0 for word in words])
+_STATED = ("severity", "confidence")  # the columns "content" reads
 
 
 def _routable(after_pk: Any, upto_pk: Any) -> list[Any]:
@@ -337,116 +326,58 @@ def _references(conn: Connection, after_pk: int, upto_pk: int) -> dict[int, tupl
     return {pk: (source, target) for pk, source, target in conn.execute(query)}
 
 
-Stated = dict[int, tuple[int, int]]  # object pk -> (severity rank, confidence); -1: none stated
-
-
-def _stated(conn: Connection, after_pk: int, upto_pk: int) -> Stated:
-    """The severity and confidence the objects with pk in (after, upto] state, for those whose
-    JSON mentions either (`severity_of`, `confidence_of`; an object once, however many values)."""
-    query = select(stix_object.c.pk, stix_object.c.content).where(
-        stix_object.c.pk > after_pk, stix_object.c.pk <= upto_pk, _mentioning(conn, _MENTIONS)
-    )
-    sql, params = _driver_query(conn, query)
-    raw: Any = conn.connection.dbapi_connection
-    cursor = raw.cursor()
-    try:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
-    out: Stated = {}
-    for pk, content in rows:
-        obj = orjson.loads(content)
-        s, c = severity_of(obj), confidence_of(obj)
-        out[pk] = (-1 if s is None else s, -1 if c is None else c)
-    return out
-
-
 def has_other_connections(engine: Engine) -> bool:
     """Whether another connection sees the same database (not so for in-memory SQLite)."""
     return not (engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"))
 
 
-def in_thread(
-    work: Callable[[], T], *, started: threading.Event | None = None, inline: bool = False
-) -> Callable[[], T]:
+def in_thread(work: Callable[[], T], *, inline: bool = False) -> Callable[[], T]:
     """`work()` in a thread of its own while the caller goes on; returns the wait for its answer
-    (which raises what `work` raised). With `started`, returns once `work` sets it (or ends);
-    `inline`, does the work now, in this thread (the answer waits all the same). A thread per
-    call, not a pool: a pool's threads would not survive a fork of the process."""
+    (which raises what `work` raised). `inline`: does the work now, in this thread (the answer
+    waits all the same). A thread per call, not a pool: a pool's threads would not survive a fork
+    of the process."""
     answer: list[T] = []
     failed: list[BaseException] = []
-    if inline:
-        try:
-            answer.append(work())
-        except BaseException as exc:  # handed over by the wait, as from a thread
-            failed.append(exc)
-
-        def done() -> T:
-            if failed:
-                raise failed[0]
-            return answer[0]
-
-        return done
 
     def run() -> None:
         try:
             answer.append(work())
-        except BaseException as exc:  # handed to the waiting thread
+        except BaseException as exc:  # handed over by the wait
             failed.append(exc)
-        finally:
-            if started is not None:
-                started.set()
-
-    thread = threading.Thread(target=run, name="accord-routing", daemon=True)
-    thread.start()
-    if started is not None:
-        started.wait()
 
     def result() -> T:
-        thread.join()
+        if thread is not None:
+            thread.join()
         if failed:
             raise failed[0]
         return answer[0]
 
+    thread = None
+    if inline:
+        run()
+    else:
+        thread = threading.Thread(target=run, name="accord-routing", daemon=True)
+        thread.start()
     return result
 
 
-def on_other_connection(
-    engine: Engine, read: Callable[[Connection], T], *, snapshot_first: bool = False
-) -> Callable[[], T] | None:
+def on_other_connection(engine: Engine, read: Callable[[Connection], T]) -> Callable[[], T] | None:
     """`read(connection)` on a connection of its own, in a thread (`in_thread`), while the caller
     goes on: the database (or, for SQLite, the driver, which lets go of the interpreter while it
     works) does it on the other core. On PostgreSQL its transaction reads one snapshot throughout
-    (REPEATABLE READ); with `snapshot_first` the call returns only once that snapshot is taken.
-    None for an in-memory SQLite database (another connection would see another database)."""
+    (REPEATABLE READ). None for an in-memory SQLite database (another connection would see another
+    database)."""
     if not has_other_connections(engine):
         return None
-    taken = threading.Event() if snapshot_first else None
 
     def work() -> T:
         with engine.connect() as other:
             if engine.dialect.name == "postgresql":
                 other.execution_options(isolation_level="REPEATABLE READ")
             with other.begin():
-                other.exec_driver_sql("SELECT 1")  # PostgreSQL takes the snapshot here
-                if taken is not None:
-                    taken.set()
                 return read(other)
 
-    return in_thread(work, started=taken)
-
-
-def _stated_beside(conn: Connection, after_pk: int, upto_pk: int) -> Callable[[], Stated] | None:
-    """`_stated` on a second connection while the batch's own connection reads its values: testing
-    every object's JSON for the two words costs as much as reading the values. An object's JSON
-    never changes once stored, and the second connection's snapshot is taken first: every object
-    the batch reads is in it (objects are only ever deleted, and those past the cursor were stored
-    before routing began). SQLite: the batch's writer holds the write lock, so any snapshot is its
-    own."""
-    return on_other_connection(
-        conn.engine, lambda other: _stated(other, after_pk, upto_pk), snapshot_first=True
-    )
+    return in_thread(work)
 
 
 def read_batch(
@@ -460,23 +391,23 @@ def read_batch(
     as its index in KIND_VALUES (small integers are shared objects; strings are not)."""
     sqlite = conn.dialect.name == "sqlite"
     ip_lo = observable.c.ip_lo
-    optional = {
+    optional: dict[str, Any] = {
         # JSON holds no bytes: SQLite sends the key as hex (hex() of NULL would be '').
         "ip_lo": case((ip_lo.is_(None), null()), else_=func.hex(ip_lo)) if sqlite else ip_lo,
         "type": stix_object.c.type,
         "tlp": stix_object.c.tlp,
     }
-    names = [name for name in optional if name in needs]
+    if "content" in needs:
+        optional["severity"] = func.coalesce(stix_object.c.severity, -1)
+        optional["confidence"] = func.coalesce(stix_object.c.confidence, -1)
+    names = [name for name in optional if name in needs or name in _STATED]
     kind = case({k: i for i, k in enumerate(KIND_VALUES)}, value=observable.c.kind, else_=-1)
     columns = [
         observable.c.object_pk, kind, observable.c.value, stix_object.c.audience_id,
         stix_object.c.date_added_us, *(optional[name] for name in names),
     ]  # fmt: skip
-    beside = _stated_beside(conn, after_pk, upto_pk) if "content" in needs else None
     with gc_paused():  # an object per value: the cyclic collector's passes over them free nothing
         refs, cols = _columns(conn, columns, after_pk, upto_pk)
-        if "content" in needs:
-            stated = beside() if beside is not None else _stated(conn, after_pk, upto_pk)
         if not cols:
             return Batch()
         pk = np.array(cols[0], dtype=np.int64)
@@ -500,19 +431,12 @@ def read_batch(
             ends = list(map(found.get, pk.tolist(), repeat((None, None), n)))
             b.source_ref, b.target_ref = [e[0] for e in ends], [e[1] for e in ends]
         for name, col in zip(names, cols[5:], strict=True):
+            column: Any = col
             if name == "ip_lo" and sqlite:
-                col = [None if h is None else bytes.fromhex(h) for h in col]
-            setattr(b, name, col)
-        if "content" in needs:  # each value its object's, by a sorted search of the stating objects
-            b.severity, b.confidence = np.full(n, -1, np.int16), np.full(n, -1, np.int16)
-            if stated:
-                keys = np.fromiter(stated, np.int64, len(stated))
-                both = np.array(list(stated.values()), np.int16).reshape(-1, 2)
-                order = np.argsort(keys)
-                keys, both = keys[order], both[order]
-                at = np.minimum(np.searchsorted(keys, pk), len(keys) - 1)
-                hit = keys[at] == pk
-                b.severity[hit], b.confidence[hit] = both[at[hit], 0], both[at[hit], 1]
+                column = [None if h is None else bytes.fromhex(h) for h in col]
+            elif name in _STATED:
+                column = np.array(col, dtype=np.int16)
+            setattr(b, name, column)
     return b
 
 

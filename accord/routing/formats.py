@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from accord.intel.severity import SEVERITIES, severity_of
 from accord.intel.timestamps import format_micros, parse_micros
 from accord.intel.tlp import TLP, marking_definition
-from accord.routing.rules import SEVERITIES, severity_of
 
 __all__ = [
     "CSV_COLUMNS",

@@ -15,7 +15,6 @@ network's abuse desk. Rules never widen what anyone may see: the policy gates ev
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,63 +26,19 @@ from accord import audit
 from accord.db import new_id
 from accord.db.schema import contact_point, org, routing_rule
 from accord.errors import Conflict, Forbidden, InvalidInput, NotFound
+from accord.intel.severity import SEVERITIES
 from accord.intel.timestamps import format_micros, now_micros
 from accord.intel.tlp import TLP
 from accord.members.model import Permission, Sector, Viewer
 from accord.routing.contacts import KINDS, MAX_ASN, _items
 from accord.routing.countries import country_code
 
-__all__ = ["KIND_VALUES", "SEVERITIES", "Rule", "check_rule", "severity_of"]
+__all__ = ["KIND_VALUES", "Rule", "check_rule"]
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")  # Shadowserver's scale
 KIND_VALUES = ("ipv4", "ipv6", "domain", "url")  # what routing enriches
 TLP_LEVELS = ("clear", "green", "amber", "amber+strict", "none")  # never red: RED is never routed
 MATCH_KEYS = ("countries", "asns", "types", "kinds", "tlp", "min_severity", "min_confidence")
 SEND_KEYS = ("kinds", "contacts", "sectors")
-
-
-def severity_of(obj: Mapping[str, Any]) -> int | None:
-    """An object's severity as a rank in SEVERITIES, from `x_severity` (or `severity`) or a label
-    `severity:LEVEL`; None when it states none. STIX 2.1 has no severity property of its own."""
-    for key in ("x_severity", "severity"):
-        value = obj.get(key)
-        if isinstance(value, str):
-            rank = _rank(value)
-            if rank is not None:
-                return rank
-    labels = obj.get("labels")
-    if isinstance(labels, list):
-        for label in labels:
-            if isinstance(label, str):
-                rank = _label_rank(label)
-                if rank is not None:
-                    return rank
-    return None
-
-
-_RANKS = {level: i for i, level in enumerate(SEVERITIES)}
-
-
-@functools.lru_cache(maxsize=1024)
-def _rank(text: str) -> int | None:
-    """The rank of a severity written in any case and spacing (routing asks this per object)."""
-    return _RANKS.get(text.strip().lower())
-
-
-@functools.lru_cache(maxsize=4096)
-def _label_rank(label: str) -> int | None:
-    """The rank a label `severity:LEVEL` (or `severity=LEVEL`) names; None for any other label."""
-    key, sep, level = label.partition(":")
-    if not sep:
-        key, sep, level = label.partition("=")
-    if sep and key.strip().lower() == "severity":
-        return _rank(level)
-    return None
-
-
-def confidence_of(obj: Mapping[str, Any]) -> int | None:
-    value = obj.get("confidence")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from accord.errors import InvalidInput, Problem
 from accord.intel import validate
 from accord.intel.bundle_stream import iter_bundle
 from accord.intel.prepare import STAMPED_TIMES, Prepared, extract_observables, prepare
+from accord.intel.severity import confidence_of, severity_of
 from accord.intel.timestamps import parse_micros
 from accord.intel.tlp import EMIT_ID, LEVEL_OF_ID, TLP, marking_definition
 from accord.intel.validate import (
@@ -926,6 +927,8 @@ def prepared_the_long_way(index: int, obj: Any, raw: str, timeless: bool) -> Pre
         raw=raw,
         observables=[(o.kind, o.value, o.ip_lo, o.ip_hi) for o in values],
         warnings=warnings,
+        severity=severity_of(obj),
+        confidence=confidence_of(obj),
         timeless=timeless,
     )
 
@@ -950,6 +953,8 @@ PREPARE_CASES: list[Any] = [
     sco("ipv4-addr", value="198.51.100.999"),
     sco("file", hashes={"MD5": "D41D8CD98F00B204E9800998ECF8427E", "SHA-1": "xyz"}),
     {**VALID["indicator"], "modified": "2000-01-01T00:00:00Z"},
+    {**VALID["indicator"], "labels": ["severity:high"], "confidence": 85},
+    {**VALID["indicator"], "x_severity": "Critical", "confidence": 250},
     {"type": "indicator"},
     [],
 ]
@@ -964,6 +969,23 @@ def test_prepare_is_check_object_and_extract_observables(case: int, timeless: bo
         got = prepare(case, obj, raw, timeless)
         assert got == prepared_the_long_way(case, obj, raw, timeless)
         assert type(got) is type(prepared_the_long_way(case, obj, raw, timeless))
+
+
+def test_prepare_keeps_what_an_object_states_of_severity_and_confidence() -> None:
+    """Read once here, stored beside the object: routing's rules never parse stored JSON."""
+    stated = [
+        ({"labels": ["severity:High"], "confidence": 85}, (3, 85)),
+        ({"x_severity": " critical ", "confidence": 0}, (4, 0)),
+        ({"severity": "low", "labels": ["severity:critical"]}, (1, None)),  # the property wins
+        ({"labels": ["other"], "x_severity": "very bad"}, (None, None)),  # not on the scale: none
+        ({}, (None, None)),
+    ]
+    for i, (extra, expected) in enumerate(stated):
+        got = prepare(i, {**VALID["indicator"], **extra}, "{}")
+        assert isinstance(got, Prepared)
+        assert (got.severity, got.confidence) == expected, extra
+    refused = prepare(9, {**VALID["indicator"], "confidence": 250}, "{}")  # never stored at all
+    assert isinstance(refused, Problem) and refused.where["field"] == "confidence"
 
 
 # --- the OASIS corpora ----------------------------------------------------------------------------

@@ -19,11 +19,11 @@ from sqlalchemy import func, select, update
 from stix_factory import indicator, ip_indicator, parsed
 
 from accord.db.schema import abuse_count, notification, stix_object
+from accord.intel.severity import SEVERITIES, severity_of
 from accord.intel.tlp import TLP
 from accord.members.model import OPERATOR
 from accord.routing import engine
 from accord.routing.engine import first_seen, first_seen_keys, group_rows, pk_bounds, read_batch
-from accord.routing.rules import SEVERITIES, severity_of
 
 PL_NASK = "195.187.6.33"  # PL, AS8308, abuse@nask.pl
 BR_NIC = "200.160.2.3"  # BR, AS22548
@@ -170,35 +170,31 @@ def test_rules_beyond_sixty_two_still_decide(routed: Any) -> None:
 
 
 @pytest.mark.store
-def test_the_batch_read_parses_json_only_where_an_object_mentions_severity_or_confidence(
-    routed: Any, monkeypatch: Any
-) -> None:
+def test_the_batch_read_takes_severity_and_confidence_as_ingest_stored_them(routed: Any) -> None:
     app = routed.app
     producer = routed.viewer("p@producer.example")
     objs = [
         indicator(f"[ipv4-addr:value = '{PL_NASK}']", TLP.CLEAR),
         indicator(f"[ipv4-addr:value = '{BR_NIC}']", TLP.CLEAR, x_severity="high"),
         indicator("[domain-name:value = 'phish.example.pl']", TLP.CLEAR, confidence=70),
-        indicator("[file:hashes.'SHA-256' = '" + "a" * 64 + "']", TLP.CLEAR, x_severity="high"),
+        indicator("[file:hashes.'SHA-256' = '" + "a" * 64 + "']", TLP.CLEAR, labels=["severity:Critical"]),
     ]
     app.submit(producer, parsed(objs))
     pks = _pks(app)
-    parsed_objects: list[dict[str, Any]] = []
-
-    def severity(obj: dict[str, Any]) -> int | None:
-        parsed_objects.append(obj)
-        return severity_of(obj)
-
-    monkeypatch.setattr(engine, "severity_of", severity)
     with app.db.read() as conn:
+        stored = conn.execute(
+            select(stix_object.c.severity, stix_object.c.confidence).order_by(stix_object.c.pk)
+        ).all()
         b = read_batch(conn, 0, pks[-1], frozenset({"content", "type", "tlp", "ip_lo"}))
         plain = read_batch(conn, 0, pks[-1], frozenset())
+    assert [tuple(r) for r in stored] == [
+        (None, None), (SEVERITIES.index("high"), None), (None, 70), (SEVERITIES.index("critical"), None)
+    ]  # fmt: skip
     assert list(b.value) == [PL_NASK, BR_NIC, "phish.example.pl"]  # a hash names no infrastructure
     assert b.kind.tolist() == [0, 0, 2] and b.pk.tolist() == pks[:3]
     assert b.severity is not None and b.confidence is not None
     assert b.severity.tolist() == [-1, SEVERITIES.index("high"), -1]
     assert b.confidence.tolist() == [-1, -1, 70]
-    assert sorted(o["id"] for o in parsed_objects) == sorted(o["id"] for o in objs[1:])  # not the first
     assert list(b.type or ()) == ["indicator"] * 3 and list(b.tlp or ()) == ["clear"] * 3
     assert b.ip_lo is not None and b.ip_lo[2] is None and len(b.ip_lo[0] or b"") == 16
     assert plain.severity is None and plain.type is None and plain.ip_lo is None
@@ -380,20 +376,29 @@ def test_outbox_entries_are_compressed_with_lz4_where_the_server_has_it(routed: 
 
 
 @pytest.mark.store
-def test_a_read_beside_the_batch_that_fails_fails_the_batch(routed: Any, monkeypatch: Any) -> None:
-    """The objects' severity is read on a second connection: its error is the batch's."""
+def test_a_failed_read_ahead_fails_the_run_and_keeps_what_was_written(routed: Any, monkeypatch: Any) -> None:
+    """The next batch is read on another connection while this one is routed and written: its error
+    is the run's. The batch already routed is still written (its own transaction), nothing after."""
+    from accord.routing import service
+
     app = routed.app
     producer = routed.viewer("p@producer.example")
-    app.submit(producer, ip_bundle([PL_NASK], TLP.CLEAR, x_severity="high"))
+    for value in (PL_NASK, BR_NIC, "195.187.6.40"):
+        app.submit(producer, ip_bundle([value], TLP.CLEAR))
     pks = _pks(app)
+    real_read = service.read_batch
+    calls: list[int] = []
 
-    def broken(*_a: Any, **_k: Any) -> Any:
-        raise RuntimeError("connection lost")
+    def read(conn: Any, after: int, upto: int, needs: Any) -> Any:
+        calls.append(after)
+        if len(calls) == 2:
+            raise RuntimeError("connection lost")
+        return real_read(conn, after, upto, needs)
 
-    monkeypatch.setattr(engine, "_stated", broken)
-    with app.db.read() as conn, pytest.raises(RuntimeError, match="connection lost"):
-        read_batch(conn, 0, pks[-1], frozenset({"content"}))
-    app.save_rule(OPERATOR, "serious to police", {"min_severity": "high"}, {"kinds": ["law-enforcement"]})
+    monkeypatch.setattr(service, "read_batch", read)
     with pytest.raises(RuntimeError, match="connection lost"):
-        app.route_new_objects()
-    assert app.routing.cursor() == 0  # nothing routed
+        app.routing.route_new(batch_objects=1)
+    monkeypatch.undo()
+    assert calls == [0, pks[0]]
+    assert app.routing.cursor() == pks[0]  # the first batch was written; the second was never read
+    assert app.routing.route_new()["values"] == 2  # the rest, on the next run
