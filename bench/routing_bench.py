@@ -179,16 +179,17 @@ def reset(app: Accord) -> None:
     app.routing.outbox.forget()
 
 
-STAGES = ("read", "route", "count upserts", "outbox", "write")
+STAGES = ("read", "route", "outbox rows", "count upserts", "outbox insert", "write")
 
 
 class Stages:
     """Busy wall-clock per stage of `route_new`, by wrapping the functions it calls (a few calls a
     batch, so the wrapping costs nothing measurable): the batch read (`read_batch`, in the read-ahead
     thread after the first batch), the engine (`Router.route`: enrichment, rules, contacts, policy,
-    items, counts; the main thread), the `abuse_count` upserts and the outbox rows, and the whole
-    write transaction they are part of (`Routing._write_batch`: cursor, upserts, outbox, commit; the
-    writer thread). The stages run at once, so they add up to more than the run."""
+    items, counts) and the outbox rows built from what it routed (`Outbox.rows`; both in the main
+    thread), the `abuse_count` upserts and the outbox rows' insert, and the whole write transaction
+    they are part of (`Routing._write_batch`: cursor, upserts, insert, commit; the writer thread).
+    The stages run at once, so they add up to more than the run."""
 
     def __init__(self) -> None:
         self.seconds = dict.fromkeys(STAGES, 0.0)
@@ -209,7 +210,8 @@ class Stages:
             (service, "read_batch", "read"),
             (Router, "route", "route"),
             (service, "_add_counts", "count upserts"),
-            (Outbox, "write", "outbox"),
+            (Outbox, "rows", "outbox rows"),
+            (Outbox, "insert", "outbox insert"),
             (service.Routing, "_write_batch", "write"),
         ]
         saved = [
@@ -388,9 +390,8 @@ def main() -> None:
 submission) over a store of N indicators, from a reset cursor: each batch of 100,000 stored objects
 is read with its IP/domain/URL values (not warninglisted, not RED, not revoked) in one query whose
 columns the database aggregates into arrays (`json_group_array` on SQLite, `array_agg` on
-PostgreSQL: one row per batch, no tuple per value), while a second connection tests the objects'
-JSON for "severity" or "confidence" and parses those that mention either (both at once, on the two
-cores); then enriched in bulk (country, AS, operator, abuse mailbox; registrable domain and ccTLD
+PostgreSQL: one row per batch, no tuple per value), with the severity and confidence each object
+stated (stored at ingest); then enriched in bulk (country, AS, operator, abuse mailbox; registrable domain and ccTLD
 country), matched against the directory and the rules once per distinct combination, gated by the
 policy (one `policy.visible` question per recipient organisation and audience, per run), and written
 as queued outbox rows (on PostgreSQL the entries compressed with lz4 where the server has it) plus
@@ -419,18 +420,20 @@ this engine (before its last small changes) at 179,110, 274,528, 112,671 and 216
 columnar engine made 112,729, 191,091, 75,436 and 149,840/s: the machine's speed varies from hour
 to hour by a quarter or more, so compare rates measured together. On 2026-12-07 at 03:00 UTC, on
 this machine, the engine before the three-batch pipeline (one batch read, routed and written in
-turn) made 177,596, 216,897, 120,374 and 182,110/s.
+turn, severity and confidence found by scanning the objects' JSON beside the read) made 177,596,
+216,897, 120,374 and 182,110/s.
 
 Three batches are in flight at once: the next one is read (a thread and connection of its own),
-this one is routed (the main thread), the previous one is written (a writer thread: the
-`abuse_count` upserts, the outbox rows and the cursor, in one transaction, which first checks that no
-other process moved the cursor). Reading and writing are mostly the database's work, or SQLite's
-outside the interpreter's lock, so the two cores share the three. Where the median run's time goes
-(busy seconds per stage, and as a share of the run; the stages overlap, so the shares add up to
-more than 100%): the batch read (the aggregated query, with the objects' JSON read beside it), the
-engine (`Router.route`: enrichment, rules, contacts, policy, counts and the outbox items), the
-`abuse_count` upserts, the outbox rows (`Outbox.write`), and the whole write transaction they are
-part of (commit included).
+this one is routed and its outbox rows built (the main thread), the previous one is written (a
+writer thread: the `abuse_count` upserts, the outbox rows' insert and the cursor, in one
+transaction, which first checks that no other process moved the cursor). Reading and writing are
+mostly the database's work, or SQLite's outside the interpreter's lock, so the two cores share the
+three. Where the median run's time goes (busy seconds per stage, and as a share of the run; the
+stages overlap, so the shares add up to more than 100%): the batch read (the aggregated query,
+severity and confidence included), the engine (`Router.route`: enrichment, rules, contacts,
+policy, counts and the outbox items), the outbox rows built from them (`Outbox.rows`: what each
+recipient has not had this interval, as JSON), the `abuse_count` upserts, the rows' insert
+(`Outbox.insert`), and the whole write transaction those two are part of (commit included).
 
 | store | run (s) | {" | ".join(STAGES)} |
 |---|---|{"---|" * len(STAGES)}
@@ -447,9 +450,8 @@ networks' automatic abuse mailboxes, so the outbox gets {ip_counts["notification
 {mixed_counts["notification rows"]:,} rows). What is left is mostly the databases' own work: joining
 each value to its object (about half of SQLite's read), committing (SQLite checkpoints the
 write-ahead log the outbox fills), and on PostgreSQL the `abuse_count` upserts (two indexes and a
-foreign-key check per row) and storing the entries. The severity rule still costs a scan of every
-object's JSON, now on the second core; a severity and confidence written at ingest (a schema
-change) would remove it.
+foreign-key check per row) and storing the entries. The severity rule reads the severity and
+confidence that ingest stored beside each object (migration 0008), not the objects' JSON.
 """
     write_section("Routing end to end", body)
     print(body)

@@ -44,7 +44,7 @@ from accord.intel.prepare import gc_paused
 from accord.intel.timestamps import format_micros
 from accord.routing.engine import Item, Items, Recipient
 
-__all__ = ["INTERVAL_SECONDS", "Outbox", "describe", "interval_start"]
+__all__ = ["INTERVAL_SECONDS", "Outbox", "Queued", "describe", "interval_start"]
 
 INTERVAL_SECONDS = 3600  # values for one recipient are batched per hour
 
@@ -52,6 +52,14 @@ INTERVAL_SECONDS = 3600  # values for one recipient are batched per hour
 def interval_start(now_us: int, seconds: int = INTERVAL_SECONDS) -> int:
     step = seconds * 1_000_000
     return now_us - now_us % step
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Notification rows ready to insert (in `_COLUMNS` order) and how many items they carry."""
+
+    rows: list[tuple[Any, ...]]
+    items: int
 
 
 @dataclass
@@ -124,12 +132,22 @@ class Outbox:
         self, conn: Connection, recipients: dict[str, Recipient], items: dict[str, Items], now_us: int
     ) -> tuple[int, int]:
         """Queue each recipient's new values; returns (rows written, items written)."""
-        with gc_paused():  # a tuple per value, freed once its row is built: the collector frees none
-            return self._write(conn, recipients, items, now_us)
+        queued = self.rows(conn, recipients, items, now_us)
+        self.insert(conn, queued)
+        return len(queued.rows), queued.items
 
-    def _write(
+    def rows(
         self, conn: Connection, recipients: dict[str, Recipient], items: dict[str, Items], now_us: int
-    ) -> tuple[int, int]:
+    ) -> Queued:
+        """The rows that queue each recipient's new values, remembered as written: `insert` them in
+        the transaction that moves the routing cursor, or `forget` if it does not commit. Routing
+        builds the next batch's rows (Python's work) while the database inserts these."""
+        with gc_paused():  # a tuple per value, freed once its row is built: the collector frees none
+            return self._rows(conn, recipients, items, now_us)
+
+    def _rows(
+        self, conn: Connection, recipients: dict[str, Recipient], items: dict[str, Items], now_us: int
+    ) -> Queued:
         interval = interval_start(now_us, self.interval_seconds)
         self._load(conn, interval, sorted(items))
         due = interval + self.interval_seconds * 1_000_000
@@ -161,15 +179,18 @@ class Outbox:
                 len(entries), "queued", 0, due, now_us, now_us,
             ))  # fmt: skip
             written += len(entries)
+        return Queued(rows, written)
+
+    def insert(self, conn: Connection, queued: Queued) -> None:
+        """Insert what `rows` built, in the caller's transaction."""
         if conn.dialect.name != "postgresql" or not self._has_lz4(conn):
-            bulk_insert(conn, notification, _COLUMNS, rows)
-            return len(rows), written
+            bulk_insert(conn, notification, _COLUMNS, queued.rows)
+            return
         # Large entries are compressed out of line (TOAST): lz4 where the server has it, several
         # times quicker than the default pglz on this JSON; readers decompress either transparently.
         conn.exec_driver_sql("SET LOCAL default_toast_compression = lz4")
-        bulk_insert(conn, notification, _COLUMNS, rows)
+        bulk_insert(conn, notification, _COLUMNS, queued.rows)
         conn.exec_driver_sql("SET LOCAL default_toast_compression = DEFAULT")
-        return len(rows), written
 
     def _has_lz4(self, conn: Connection) -> bool:
         if self._lz4 is None:

@@ -61,7 +61,7 @@ from accord.routing.engine import (
     visible_triples,
 )
 from accord.routing.enrich import Enricher
-from accord.routing.outbox import INTERVAL_SECONDS, Outbox, describe
+from accord.routing.outbox import INTERVAL_SECONDS, Outbox, Queued, describe
 
 __all__ = ["BATCH_OBJECTS", "Routing", "address_space"]
 
@@ -129,12 +129,13 @@ class Routing:
         transaction; returns what was done.
 
         Three batches are in flight at once: the next one is read (`_ReadAhead`), this one is
-        routed, the previous one is written (`_write_batch`, in a thread). Reading and writing are
-        mostly the database's work (or SQLite's, outside the interpreter's lock), routing is
-        Python's, so the two cores share them. A batch is routed assuming the previous one's write
-        moves the cursor to where it ends; the write checks that, under the cursor's row lock, and
-        if another process moved it meanwhile, what was routed past it is dropped and routing goes
-        on from where the cursor is. In-memory SQLite (one connection) does all three in turn."""
+        routed and its outbox rows built, the previous one is written (`_write_batch`, in a
+        thread). Reading and writing are mostly the database's work (or SQLite's, outside the
+        interpreter's lock), routing is Python's, so the two cores share them. A batch is routed
+        assuming the previous one's write moves the cursor to where it ends; the write checks that,
+        under the cursor's row lock, and if another process moved it meanwhile, what was routed
+        past it is dropped (and the outbox forgets its rows) and routing goes on from where the
+        cursor is. In-memory SQLite (one connection) does all three in turn."""
         upto_all = self._high_water()
         report = {"batches": 0, "objects_upto": 0, "values": 0, "notifications": 0, "items": 0}
         with self.db.read() as conn:
@@ -191,14 +192,17 @@ class Routing:
                     ahead = _ReadAhead.start(self.db, upto, upto_all, batch_objects, router.needs)
                 # A batch allocates hundreds of thousands of acyclic objects: the cyclic collector's
                 # passes over them (and over the enrichment data) free nothing.
+                at = now_us if now_us is not None else now_micros()
                 with gc_paused(), self.db.read() as conn:
                     routed = router.route(conn, batch)
+                    # Its outbox rows, remembered as written (forgotten if a write does not commit).
+                    queued = self.outbox.rows(conn, routed.recipients, routed.items, at)
                 moved = finish_write()
                 if moved is not None:  # another process routed past the previous batch: from there
                     after = moved
                     continue
-                at = now_us if now_us is not None else now_micros()
-                writing = in_thread(partial(self._write_batch, after, upto, routed, at), inline=not overlap)
+                write = partial(self._write_batch, after, upto, routed, queued)
+                writing = in_thread(write, inline=not overlap)
                 after = upto
         finally:
             if ahead is not None:
@@ -213,7 +217,7 @@ class Routing:
         found = conn.execute(select(routing_cursor.c.last_pk).where(routing_cursor.c.name == CURSOR)).scalar()
         return int(found or 0)
 
-    def _write_batch(self, after: int, upto: int, routed: Routed, now_us: int) -> _Written:
+    def _write_batch(self, after: int, upto: int, routed: Routed, queued: Queued) -> _Written:
         """One routed batch, written in one transaction with the cursor moving from `after` to
         `upto`: its counts and its outbox rows. Nothing is written if the cursor is no longer at
         `after` (another process routed those objects)."""
@@ -222,13 +226,13 @@ class Routing:
             if at != after:
                 return _Written(upto, moved_to=at)
             _add_counts(conn, routed.counts)
-            rows, items = self.outbox.write(conn, routed.recipients, routed.items, now_us)
+            self.outbox.insert(conn, queued)
             conn.execute(
                 update(routing_cursor)
                 .where(routing_cursor.c.name == CURSOR)
                 .values(last_pk=upto, updated_us=now_micros())
             )
-        return _Written(upto, values=routed.candidates, rows=rows, items=items)
+        return _Written(upto, values=routed.candidates, rows=len(queued.rows), items=queued.items)
 
     # --- the country view ----------------------------------------------------------------------------
 

@@ -188,7 +188,7 @@ def test_batches_are_transactions_and_a_failure_keeps_the_cursor(routed: Any, mo
     def broken(*_a: Any, **_k: Any) -> Any:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(outbox.Outbox, "write", broken)
+    monkeypatch.setattr(outbox.Outbox, "insert", broken)
     with pytest.raises(RuntimeError):
         app.routing.route_new()
     monkeypatch.undo()
