@@ -171,45 +171,47 @@ class Routing:
             report["items"] += done.items
             return None
 
-        try:
-            while True:
-                taken = ahead.take(after) if ahead is not None else None
-                ahead = None
-                if taken is None and after < upto_all:
+        # A batch allocates hundreds of thousands of acyclic objects, in three threads at once: the
+        # cyclic collector's passes over them (and over the enrichment data) free nothing, so it
+        # waits for the end of the run.
+        with gc_paused():
+            try:
+                while True:
+                    taken = ahead.take(after) if ahead is not None else None
+                    ahead = None
+                    if taken is None and after < upto_all:
+                        with self.db.read() as conn:
+                            found = pk_bounds(conn, after, batch_objects)
+                            if found is not None:
+                                upto = min(found, upto_all)
+                                taken = upto, read_batch(conn, after, upto, router.needs)
+                    if taken is None:  # nothing left past `after`: done once the last write is
+                        moved = finish_write()
+                        if moved is None or moved >= upto_all:
+                            break
+                        after = moved
+                        continue
+                    upto, batch = taken
+                    if upto < upto_all:  # the next batch is read while this one is routed
+                        ahead = _ReadAhead.start(self.db, upto, upto_all, batch_objects, router.needs)
+                    at = now_us if now_us is not None else now_micros()
                     with self.db.read() as conn:
-                        found = pk_bounds(conn, after, batch_objects)
-                        if found is not None:
-                            upto = min(found, upto_all)
-                            taken = upto, read_batch(conn, after, upto, router.needs)
-                if taken is None:  # nothing left past `after`: done once the last write is
+                        routed = router.route(conn, batch)
+                        # Its outbox rows, remembered as written (forgotten if a write does not commit).
+                        queued = self.outbox.rows(conn, routed.recipients, routed.items, at)
                     moved = finish_write()
-                    if moved is None or moved >= upto_all:
-                        break
-                    after = moved
-                    continue
-                upto, batch = taken
-                if upto < upto_all:  # the next batch is read while this one is routed
-                    ahead = _ReadAhead.start(self.db, upto, upto_all, batch_objects, router.needs)
-                # A batch allocates hundreds of thousands of acyclic objects: the cyclic collector's
-                # passes over them (and over the enrichment data) free nothing.
-                at = now_us if now_us is not None else now_micros()
-                with gc_paused(), self.db.read() as conn:
-                    routed = router.route(conn, batch)
-                    # Its outbox rows, remembered as written (forgotten if a write does not commit).
-                    queued = self.outbox.rows(conn, routed.recipients, routed.items, at)
-                moved = finish_write()
-                if moved is not None:  # another process routed past the previous batch: from there
-                    after = moved
-                    continue
-                write = partial(self._write_batch, after, upto, routed, queued)
-                writing = in_thread(write, inline=not overlap)
-                after = upto
-        finally:
-            if ahead is not None:
-                ahead.abandon()
-            if writing is not None:  # leaving on an error: let the write under way end
-                with contextlib.suppress(Exception):
-                    writing()
+                    if moved is not None:  # another process routed past the previous batch: from there
+                        after = moved
+                        continue
+                    write = partial(self._write_batch, after, upto, routed, queued)
+                    writing = in_thread(write, inline=not overlap)
+                    after = upto
+            finally:
+                if ahead is not None:
+                    ahead.abandon()
+                if writing is not None:  # leaving on an error: let the write under way end
+                    with contextlib.suppress(Exception):
+                        writing()
         report["cursor"] = self.cursor()
         return report
 
