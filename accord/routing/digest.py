@@ -33,6 +33,7 @@ import orjson
 from sqlalchemy import Connection, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 
 from accord import audit
 from accord.db import Database, new_id
@@ -168,15 +169,21 @@ def subscribe(
     taken = select(digest_subscription.c.id).where(
         digest_subscription.c.contact_id == c.id, digest_subscription.c.country == code
     )
+    already = Conflict(f"{c.name!r} is subscribed to the digest of {code} already", field="country")
     if conn.execute(taken).first() is not None:
-        raise Conflict(f"{c.name!r} is subscribed to the digest of {code} already", field="country")
-    sid = new_id(
-        conn.execute(
-            digest_subscription.insert().values(
-                contact_id=c.id, country=code, created_us=now_us, created_by=viewer.actor()[:400]
-            )
-        )
+        raise already
+    insert = digest_subscription.insert().values(
+        contact_id=c.id, country=code, created_us=now_us, created_by=viewer.actor()[:400]
     )
+    try:
+        # PostgreSQL: the same subscription made at the same moment in another transaction passes
+        # the check above; the unique key refuses the later one (a savepoint keeps this one usable).
+        with conn.begin_nested():
+            sid = new_id(conn.execute(insert))
+    except IntegrityError as exc:
+        if conn.execute(taken).first() is not None:  # it was that, not another constraint
+            raise already from exc
+        raise
     audit.record(
         conn, audit_key, actor=viewer.actor(), source=viewer.source, action="digest.subscribe",
         target=f"{code}:{c.name}", detail={"subscription": sid, "contact_id": c.id},

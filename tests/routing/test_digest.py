@@ -7,6 +7,8 @@ end to end to a real SMTP server (STARTTLS, PGP) and a real webhook receiver thr
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +120,35 @@ def test_who_may_subscribe_and_bad_input_gets_a_clear_error(routed: Any) -> None
         app.digest(pl_admin, "PL", tomorrow)
     with pytest.raises(InvalidInput, match="unknown country"):
         app.digest(pl_admin, "ZZ", None)
+
+
+def test_the_same_subscription_made_twice_at_once_is_made_once(routed: Any) -> None:
+    """The second of two identical subscriptions in flight together gets the same clear conflict as
+    one made later: on SQLite it waits for the writer lock, on PostgreSQL for the first one's key."""
+    from accord.intel.timestamps import now_micros
+    from accord.routing import digest
+
+    app = routed.app
+    pl_admin = routed.viewer("admin@cert.pl")
+    outcome: list[Any] = []
+
+    def second() -> None:
+        try:
+            outcome.append(app.subscribe_digest(pl_admin, "PL", "CERT Polska incident desk"))
+        except Exception as exc:  # the test looks at what it was
+            outcome.append(exc)
+
+    thread = threading.Thread(target=second)
+    with app.db.write() as conn:
+        first = digest.subscribe(
+            conn, pl_admin, "PL", "CERT Polska incident desk", now_us=now_micros(), audit_key=app.audit_key
+        )
+        thread.start()
+        time.sleep(0.5)  # the second is waiting for this transaction
+    thread.join(30)
+    [got] = outcome
+    assert isinstance(got, Conflict) and "subscribed to the digest of PL already" in str(got), repr(got)
+    assert [s["id"] for s in app.digest_subscriptions(pl_admin)] == [first["id"]]
 
 
 def test_subscriptions_and_the_digest_over_http(routed: Any) -> None:
