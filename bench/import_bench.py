@@ -145,8 +145,9 @@ indexed path runs instead.
 
 Targets: issue 2, ≥ 30,000 indicators/s into SQLite on this 2-core machine in under 1 GB (met);
 issue 3, ≥ 100,000/s with overlaps recorded in ≤ 1.5 GB (memory met, speed **not met**). The
-importing process alone spends about 20 µs of CPU per indicator (measured with
-`time.process_time` around each phase of a 1,000,000-indicator import): about 7 µs in SQLite's
+importing process alone spends about 20 µs of CPU per indicator (measured on 2026-11-27 on an Intel
+machine a quarter slower than this one, with `time.process_time` around each phase of a
+1,000,000-indicator import): about 7 µs in SQLite's
 `executemany` for the object and observable rows, 5 µs building the seven indexes, 2 µs receiving
 batches from the worker, 3 µs of Python per batch row and the rest committing; the worker's
 parsing and validation (about 7 µs) runs beside it on the other core. The target leaves 10 µs.
