@@ -1,7 +1,7 @@
 """Routing end to end: values already stored -> enrichment -> contacts and rules -> policy -> outbox
 rows (and the country view's rows), with `Routing.route_new` (the batch job behind `accord route run`).
 
-    .venv/bin/python bench/routing_bench.py [--count 1000000] [--runs 3] [--postgres URL]
+    .venv/bin/python bench/routing_bench.py [--count 1000000] [--runs 5] [--postgres URL]
 
 The store holds N indicators (random public IPv4 addresses, half TLP:CLEAR, half TLP:GREEN), plus, for
 the mixed case, a quarter each IPv4, domain, SHA-256 and URL indicators (bench/common.py's
@@ -304,7 +304,7 @@ def stage_row(what: str, times: list[float], stages: list[dict[str, float]]) -> 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--count", type=int, default=1_000_000)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument(
         "--postgres", default=os.environ.get("ACCORD_BENCH_POSTGRES", ""), help="PostgreSQL URL, or empty"
     )
