@@ -33,6 +33,7 @@ from sqlalchemy import Connection, select
 from accord.db.schema import org, stix_object
 from accord.errors import InvalidInput
 from accord.ingest import org_namespace, stable_id
+from accord.intel.severity import confidence_of
 from accord.intel.timestamps import format_micros, parse_micros
 from accord.intel.tlp import EMIT_ID, TLP
 from accord.intel.validate import OUTCOME_PROPERTY, OUTCOMES, SDO_TYPES
@@ -153,8 +154,8 @@ def score(
     sightings = sightings_of(conn, policy, viewer, indicator_id)
     explanation: list[str] = []
 
-    confidence = obj.get("confidence")
-    if isinstance(confidence, int) and not isinstance(confidence, bool):
+    confidence = confidence_of(obj)
+    if confidence is not None:
         explanation.append(f"confidence {confidence} (from the indicator)")
     else:
         confidence = DEFAULT_CONFIDENCE

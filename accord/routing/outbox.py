@@ -73,7 +73,8 @@ class _Known:
 
 
 class Outbox:
-    """Writes routed values as queued notification rows, one interval at a time.
+    """Routed values as queued notification rows (`rows` builds them, `insert` stores them), one
+    interval at a time.
 
     Keeps what each recipient already has in the interval in memory across the batches of a run
     (read from the database on first sight), so a value already written for a recipient in this
@@ -127,14 +128,6 @@ class Outbox:
     def forget(self) -> None:
         """Drop what is remembered (after a rolled-back transaction the database is the truth)."""
         self._interval, self._known = None, {}
-
-    def write(
-        self, conn: Connection, recipients: dict[str, Recipient], items: dict[str, Items], now_us: int
-    ) -> tuple[int, int]:
-        """Queue each recipient's new values; returns (rows written, items written)."""
-        queued = self.rows(conn, recipients, items, now_us)
-        self.insert(conn, queued)
-        return len(queued.rows), queued.items
 
     def rows(
         self, conn: Connection, recipients: dict[str, Recipient], items: dict[str, Items], now_us: int
