@@ -33,7 +33,14 @@ from common import median, write_section
 from sqlalchemy import delete, func, select
 
 from accord.app import Accord
-from accord.db.schema import abuse_count, notification, observable, routing_cursor, stix_object
+from accord.db.schema import (
+    abuse_count,
+    abuse_count_pending,
+    notification,
+    observable,
+    routing_cursor,
+    stix_object,
+)
 from accord.intel.tlp import EMIT_ID, TLP
 from accord.members.model import OPERATOR
 from accord.routing import service
@@ -172,6 +179,7 @@ def reset(app: Accord) -> None:
     with app.db.write() as conn:
         conn.execute(delete(notification))
         conn.execute(delete(abuse_count))
+        conn.execute(delete(abuse_count_pending))
         conn.execute(delete(routing_cursor))
     if app.db.engine.dialect.name == "postgresql":
         with app.db.engine.connect() as conn:

@@ -131,3 +131,27 @@ def test_upgrade_to_stated_severity_fills_it_in_for_stored_objects(database_url:
     with db.read() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM stix_object").scalar() == 4
     db.dispose()
+
+
+def test_downgrade_from_pending_counts_folds_them_into_abuse_count(database_url: str) -> None:
+    """0009's downgrade adds every pending count to the row of its key before dropping the table."""
+    db = Database(database_url)
+    assert db.migrate() == ScriptDirectory.from_config(_alembic_config(db)).get_current_head()
+    key = "day, country, asn, kind, audience_id"
+    with db.write() as conn:
+        conn.exec_driver_sql("INSERT INTO audience (id, kind, key) VALUES (1, 'public', 'public')")
+        conn.exec_driver_sql(
+            f"INSERT INTO abuse_count ({key}, operator, value_count)"
+            " VALUES (1, 'PL', 8308, 'ipv4', 1, 'N', 2)"
+        )
+        for asn, n in ((8308, 3), (8308, 4), (12827, 1)):
+            conn.exec_driver_sql(
+                f"INSERT INTO abuse_count_pending ({key}, operator, value_count)"
+                f" VALUES (1, 'PL', {asn}, 'ipv4', 1, NULL, {n})"
+            )
+    command.downgrade(_alembic_config(db), "0008")
+    with db.read() as conn:
+        got = conn.exec_driver_sql("SELECT asn, operator, value_count FROM abuse_count ORDER BY asn").all()
+    assert [tuple(r) for r in got] == [(8308, "N", 9), (12827, None, 1)]
+    command.upgrade(_alembic_config(db), "head")
+    db.dispose()

@@ -474,6 +474,26 @@ abuse_count = Table(
     Index("ix_abuse_count_country", "country", "day"),
 )
 
+abuse_count_pending = Table(
+    "abuse_count_pending",
+    metadata,
+    # abuse_count's rows as each routing batch appends them, not yet added to the row of their key:
+    # PostgreSQL's upsert costs about 15 µs a row where an append costs a few, and a batch brings
+    # thousands of keys. A key may have a row per batch here; readers sum both tables, and
+    # `accord.routing.service.fold_counts` moves the rows of past days into abuse_count (the end
+    # of each routing run does). No foreign key to audience, whose check costs as much again as
+    # the append: the ids are read from stix_object rows, which have one, and audiences are
+    # never deleted.
+    Column("day", Integer, nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("asn", BigInteger, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("audience_id", Integer, nullable=False),
+    Column("operator", String(200)),
+    Column("value_count", Integer, nullable=False),
+    Index("ix_abuse_count_pending_day", "day", "country"),  # the fold takes days; readers days and a country
+)
+
 notification = Table(
     "notification",
     metadata,

@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection, and_, func, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from accord.db import Database, serialise_intel_writers
-from accord.db.schema import abuse_count, notification, org, routing_cursor, stix_object
+from accord.db import Database, bulk_insert, serialise_intel_writers
+from accord.db.schema import abuse_count, abuse_count_pending, notification, org, routing_cursor, stix_object
 from accord.errors import InvalidInput
 from accord.intel.prepare import gc_paused
 from accord.intel.timestamps import format_micros, now_micros
@@ -212,8 +212,17 @@ class Routing:
                 if writing is not None:  # leaving on an error: let the write under way end
                     with contextlib.suppress(Exception):
                         writing()
+        # The counts of past days stop growing once routed: fold them (today's wait for tomorrow).
+        report["counts_folded"] = self.fold_counts((now_us if now_us is not None else now_micros()) // DAY_US)
         report["cursor"] = self.cursor()
         return report
+
+    def fold_counts(self, before_day: int | None = None) -> int:
+        """Fold the pending abuse counts of days before `before_day` (None: all) into one row per
+        key (`fold_counts`), taking turns with batch writes; returns how many rows were folded."""
+        with self.db.write() as conn:
+            self._cursor(conn)  # the cursor's row lock, held until commit
+            return fold_counts(conn, before_day)
 
     def _stored_cursor(self, conn: Connection) -> int:
         found = conn.execute(select(routing_cursor.c.last_pk).where(routing_cursor.c.name == CURSOR)).scalar()
@@ -238,9 +247,10 @@ class Routing:
 
     # --- the country view ----------------------------------------------------------------------------
 
-    def _audiences(self, conn: Connection, viewer: Viewer, where: Any) -> list[int]:
-        """Of the audiences counted under `where`, those the policy lets the viewer read."""
-        present = conn.execute(select(abuse_count.c.audience_id).where(where).distinct()).scalars().all()
+    def _audiences(self, conn: Connection, viewer: Viewer, counts: Any, where: Any) -> list[int]:
+        """Of the audiences counted under `where` (in `counts`, see `_counted`), those the policy
+        lets the viewer read."""
+        present = conn.execute(select(counts.c.audience_id).where(where).distinct()).scalars().all()
         seen = visible_triples(conn, self.policy, viewer, [(int(a), None, None) for a in present])
         return sorted(a for a, _s, _t in seen)
 
@@ -261,25 +271,26 @@ class Routing:
         last = now // DAY_US
         since = last - days + 1
         until_us = (last + 1) * DAY_US
-        window = and_(abuse_count.c.country == code, abuse_count.c.day >= since, abuse_count.c.day <= last)
-        total = func.sum(abuse_count.c.value_count)
+        counts = _counted()
+        window = and_(counts.c.country == code, counts.c.day >= since, counts.c.day <= last)
+        total = func.sum(counts.c.value_count)
         with self.db.read() as conn:
-            where = and_(window, abuse_count.c.audience_id.in_(self._audiences(conn, viewer, window)))
+            where = and_(window, counts.c.audience_id.in_(self._audiences(conn, viewer, counts, window)))
             by_kind = conn.execute(
-                select(abuse_count.c.kind, total).where(where).group_by(abuse_count.c.kind)
+                select(counts.c.kind, total).where(where).group_by(counts.c.kind)
             ).all()
             by_asn = conn.execute(
-                select(abuse_count.c.asn, func.max(abuse_count.c.operator), total)
+                select(counts.c.asn, func.max(counts.c.operator), total)
                 .where(where)
-                .group_by(abuse_count.c.asn)
-                .order_by(total.desc(), abuse_count.c.asn)
+                .group_by(counts.c.asn)
+                .order_by(total.desc(), counts.c.asn)
                 .limit(50)
             ).all()
             trend = conn.execute(
-                select(abuse_count.c.day, total)
+                select(counts.c.day, total)
                 .where(where)
-                .group_by(abuse_count.c.day)
-                .order_by(abuse_count.c.day)
+                .group_by(counts.c.day)
+                .order_by(counts.c.day)
             ).all()
             notified = self._notified(conn, viewer, code, since * DAY_US, until_us)
             came_back = self._came_back(conn, viewer, code, since * DAY_US, until_us)
@@ -445,13 +456,14 @@ class Routing:
             raise InvalidInput("days must be between 1 and 366", field="days")
         now = now_us if now_us is not None else now_micros()
         since = now // DAY_US - days + 1
-        window = and_(abuse_count.c.country != "", abuse_count.c.day >= since)
+        counts = _counted()
+        window = and_(counts.c.country != "", counts.c.day >= since)
         with self.db.read() as conn:
-            where = and_(window, abuse_count.c.audience_id.in_(self._audiences(conn, viewer, window)))
+            where = and_(window, counts.c.audience_id.in_(self._audiences(conn, viewer, counts, window)))
             rows = conn.execute(
-                select(abuse_count.c.country, abuse_count.c.kind, func.sum(abuse_count.c.value_count))
+                select(counts.c.country, counts.c.kind, func.sum(counts.c.value_count))
                 .where(where)
-                .group_by(abuse_count.c.country, abuse_count.c.kind)
+                .group_by(counts.c.country, counts.c.kind)
             ).all()
         space = address_space(self.enricher, self.data_dir, step_bits=self.space_step_bits)
         per: dict[str, dict[str, Any]] = {}
@@ -525,32 +537,48 @@ class _ReadAhead:
 
 
 def _add_counts(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Add a batch's counts (tuples in `_COUNT_COLUMNS` order, each key once) to `abuse_count`:
-    insert, or add to the row of the same key. Straight through the driver: on PostgreSQL one
-    statement over a JSON array of records (a statement per row would cost a round trip each), on
-    SQLite one prepared statement run per row."""
-    if not rows:
-        return
+    """Append a batch's counts (tuples in `_COUNT_COLUMNS` order) to `abuse_count_pending`, in the
+    batch's transaction; `fold_counts` adds them to the rows of their keys later."""
+    bulk_insert(conn, abuse_count_pending, _COUNT_COLUMNS, rows)
+
+
+def fold_counts(conn: Connection, before_day: int | None = None) -> int:
+    """Move the pending counts of days before `before_day` (None: all) into `abuse_count`, one row
+    per key, in the caller's transaction; returns how many pending rows were moved. Lock the
+    routing cursor's row first (`Routing._cursor`), so folds and batch writes take turns: on
+    PostgreSQL the rows are taken by the DELETE itself, so a row appended meanwhile waits for
+    the next fold and none is moved twice."""
     names = ", ".join(_COUNT_COLUMNS)
+    key = "day, country, asn, kind, audience_id"
+    where = "" if before_day is None else f"WHERE day < {int(before_day)}"
     upsert = (
-        "ON CONFLICT (day, country, asn, kind, audience_id) DO UPDATE SET "
-        "value_count = abuse_count.value_count + excluded.value_count, operator = excluded.operator"
+        f"ON CONFLICT ({key}) DO UPDATE SET value_count = abuse_count.value_count + excluded.value_count, "
+        "operator = coalesce(excluded.operator, abuse_count.operator)"
     )
-    cursor = conn.connection.cursor()
-    try:
-        if conn.dialect.name == "sqlite":
-            marks = ", ".join(["?"] * len(_COUNT_COLUMNS))
-            cursor.executemany(f"INSERT INTO abuse_count ({names}) VALUES ({marks}) {upsert}", rows)
-        else:
-            types = ("integer", "varchar", "bigint", "varchar", "integer", "varchar", "integer")
-            record = ", ".join(f"{c} {t}" for c, t in zip(_COUNT_COLUMNS, types, strict=True))
-            rows_sql = f"SELECT {names} FROM json_to_recordset(%s::json) AS r({record})"
-            objects = [dict(zip(_COUNT_COLUMNS, r, strict=True)) for r in rows]
-            cursor.execute(
-                f"INSERT INTO abuse_count ({names}) {rows_sql} {upsert}", (orjson.dumps(objects).decode(),)
-            )
-    finally:
-        cursor.close()
+    summed = f"{key}, max(operator), sum(value_count)"
+    if conn.dialect.name == "postgresql":
+        moved = conn.exec_driver_sql(
+            f"WITH moved AS (DELETE FROM abuse_count_pending {where} RETURNING {names}), "
+            f"added AS (INSERT INTO abuse_count ({names}) "
+            f"SELECT {summed} FROM moved GROUP BY {key} {upsert}) "
+            "SELECT count(*) FROM moved"
+        ).scalar_one()
+        return int(moved)
+    # SQLite: one writer at a time, so the two statements see the same rows. (WHERE true: an
+    # INSERT … SELECT … ON CONFLICT needs a WHERE for SQLite's parser.)
+    conn.exec_driver_sql(
+        f"INSERT INTO abuse_count ({names}) SELECT {summed} FROM abuse_count_pending "
+        f"{where or 'WHERE true'} GROUP BY {key} {upsert}"
+    )
+    return int(conn.exec_driver_sql(f"DELETE FROM abuse_count_pending {where}").rowcount)
+
+
+def _counted() -> Any:
+    """The abuse counts as readers sum them: `abuse_count` and the pending rows not yet folded in."""
+    return union_all(
+        select(*(abuse_count.c[c] for c in _COUNT_COLUMNS)),
+        select(*(abuse_count_pending.c[c] for c in _COUNT_COLUMNS)),
+    ).subquery("counted")
 
 
 # --- address space per country ------------------------------------------------------------------------

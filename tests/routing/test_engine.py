@@ -18,7 +18,7 @@ from routing_helpers import ip_bundle, routed
 from sqlalchemy import func, select, update
 from stix_factory import indicator, ip_indicator, parsed
 
-from accord.db.schema import abuse_count, notification, stix_object
+from accord.db.schema import abuse_count_pending, notification, stix_object
 from accord.intel.severity import SEVERITIES, severity_of
 from accord.intel.tlp import TLP
 from accord.members.model import OPERATOR
@@ -140,7 +140,9 @@ def test_a_value_in_several_objects_goes_once_with_the_first_object_its_recipien
     assert [(e[0], e[4]) for e in got["abuse:abuse@nask.pl"]] == [(PL_NASK, clear), ("195.187.6.34", both)]
     with app.db.read() as conn:
         counted = conn.execute(
-            select(abuse_count.c.audience_id, abuse_count.c.value_count).where(abuse_count.c.asn == 8308)
+            select(abuse_count_pending.c.audience_id, abuse_count_pending.c.value_count).where(
+                abuse_count_pending.c.asn == 8308
+            )
         ).all()
         names = conn.execute(
             select(notification.c.name).where(notification.c.recipient == "abuse:abuse@nask.pl")
@@ -233,7 +235,7 @@ def test_routing_in_batches_equals_routing_at_once(routed: Any) -> None:
     small = _entries(app)
     with app.db.write() as conn:
         conn.execute(notification.delete())
-        conn.execute(abuse_count.delete())
+        conn.execute(abuse_count_pending.delete())
     from accord.db.schema import routing_cursor
 
     with app.db.write() as conn:

@@ -12,7 +12,7 @@ from routing_helpers import ip_bundle, routed
 from sqlalchemy import func, select
 from stix_factory import indicator, parsed
 
-from accord.db.schema import abuse_count, notification, routing_cursor
+from accord.db.schema import abuse_count, abuse_count_pending, notification, routing_cursor
 from accord.intel.tlp import TLP
 from accord.intel.warninglists import Warninglist
 from accord.members.model import OPERATOR
@@ -41,6 +41,15 @@ def _by_recipient(app: Any) -> dict[str, list[list[Any]]]:
 
 def _values(app: Any) -> dict[str, set[str]]:
     return {k: {it[0] for it in v} for k, v in _by_recipient(app).items()}
+
+
+def _counted(app: Any) -> int:
+    """All abuse counts: those folded and those pending."""
+    with app.db.read() as conn:
+        return sum(
+            conn.execute(select(func.coalesce(func.sum(t.c.value_count), 0))).scalar_one()
+            for t in (abuse_count, abuse_count_pending)
+        )
 
 
 def _key(app: Any, name: str) -> str:
@@ -147,6 +156,7 @@ def test_red_and_warninglisted_values_are_never_routed(routed: Any) -> None:
     assert _rows(app) == []
     with app.db.read() as conn:
         assert conn.execute(select(abuse_count)).all() == []
+        assert conn.execute(select(abuse_count_pending)).all() == []
 
 
 def test_the_cursor_routes_each_object_once_and_values_once_per_interval(routed: Any) -> None:
@@ -193,8 +203,7 @@ def test_batches_are_transactions_and_a_failure_keeps_the_cursor(routed: Any, mo
         app.routing.route_new()
     monkeypatch.undo()
     assert app.routing.cursor() == before
-    with app.db.read() as conn:
-        counted = conn.execute(select(func.sum(abuse_count.c.value_count))).scalar_one()
+    counted = _counted(app)
     assert counted == 5  # the failed batch added nothing
     assert app.routing.route_new()["items"] >= 1
 
@@ -232,8 +241,7 @@ def test_a_batch_another_process_routed_meanwhile_is_dropped_not_routed_twice(
     assert report["cursor"] == others[0]["cursor"] == app.routing.cursor()
     got = _by_recipient(app)[_key(app, "CERT Polska incident desk")]
     assert sorted(e[0] for e in got) == sorted(values)  # each value once
-    with app.db.read() as conn:
-        counted = conn.execute(select(func.sum(abuse_count.c.value_count))).scalar_one()
+    counted = _counted(app)
     assert counted == 6
     assert app.routing.route_new()["batches"] == 0
 
@@ -316,6 +324,38 @@ def test_disabled_contacts_get_nothing(routed: Any) -> None:
     app.submit(routed.viewer("p@producer.example"), ip_bundle([BR_NIC], TLP.GREEN))
     app.route_new_objects()
     assert _rows(app) == []
+
+
+def test_counts_are_appended_per_batch_and_folded_once_their_day_is_over(routed: Any) -> None:
+    """Each batch appends its counts; the first run on a later day folds them into one row per key
+    (adding to a row already folded), and the country view counts the same throughout."""
+    from accord.intel.timestamps import now_micros
+    from accord.routing.engine import DAY_US
+
+    app = routed.app
+    producer = routed.viewer("p@producer.example")
+    polska = routed.viewer("analyst@cert.pl")
+    for value in (PL_NASK, "195.187.6.34", "195.187.6.35"):
+        app.submit(producer, ip_bundle([value], TLP.GREEN))
+
+    def nask(table: Any) -> list[int]:
+        with app.db.read() as conn:
+            return sorted(conn.execute(select(table.c.value_count).where(table.c.asn == 8308)).scalars())
+
+    def abused() -> int:
+        return int(app.routing.country_view(polska, "PL")["abused"])
+
+    assert app.routing.route_new(batch_objects=2)["counts_folded"] == 0  # today's stay pending
+    assert nask(abuse_count_pending) == [1, 2] and nask(abuse_count) == []
+    assert abused() == 3
+    tomorrow = now_micros() + DAY_US
+    assert app.routing.route_new(now_us=tomorrow)["counts_folded"] == 2
+    assert nask(abuse_count_pending) == [] and nask(abuse_count) == [3]
+    assert abused() == 3
+    app.submit(producer, ip_bundle(["195.187.6.36"], TLP.GREEN))
+    app.routing.route_new(now_us=tomorrow)
+    assert nask(abuse_count_pending) == [] and nask(abuse_count) == [4]
+    assert abused() == 4 and _counted(app) == 4
 
 
 def test_country_view_and_ranking_through_the_policy(routed: Any) -> None:
