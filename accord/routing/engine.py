@@ -44,14 +44,17 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Engine,
     Integer,
+    SmallInteger,
     String,
     case,
     cast,
     func,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -234,7 +237,6 @@ class Batch:
 
 
 _OPTIONAL = ("ip_lo", "type", "tlp", "content")
-_STATED = ("severity", "confidence")  # the columns "content" reads
 
 
 def _routable(after_pk: Any, upto_pk: Any) -> list[Any]:
@@ -263,20 +265,21 @@ def _too_big(exc: BaseException) -> bool:
 
 
 def _columns(
-    conn: Connection, columns: Sequence[Any], after_pk: int, upto_pk: int
-) -> tuple[int, list[list[Any]]]:
-    """The columns of the values of objects with pk in (after, upto] (see `read_batch`), each
-    aggregated into one array by the database: one row, instead of a tuple per value to build (at
-    hundreds of thousands of values a batch, building them costs more than the query). SQLite
-    gives JSON arrays (`json_group_array`), PostgreSQL arrays (`array_agg`, binary). Every
+    conn: Connection, aggregates: Sequence[Any], after_pk: int, upto_pk: int
+) -> tuple[int, list[Any]]:
+    """Columns of the values of objects with pk in (after, upto] (see `read_batch`), each
+    aggregated by the database into one value (`aggregates`): one row, instead of a tuple per value
+    to build (at hundreds of thousands of values a batch, building them costs more than the query).
+    SQLite's JSON arrays (`json_group_array`) arrive decoded; PostgreSQL's arrays (`array_agg`,
+    binary) as lists and its byte strings (`string_agg` of packed records) as bytes. Every
     aggregate takes the rows in the same order; `read_batch` puts them in pk order. Also how many
     of the values' objects have references (source_ref or target_ref; most have neither). A range
-    whose column passes the engine's size limit for one value is read in two halves."""
+    whose column passes the engine's size limit for one value is read in two halves (lists and
+    byte strings join by `+`)."""
     sqlite = conn.dialect.name == "sqlite"
-    aggregate = func.json_group_array if sqlite else func.array_agg
     referring = func.count(stix_object.c.source_ref) + func.count(stix_object.c.target_ref)
     query = (
-        select(func.count(), referring, *(aggregate(c) for c in columns))
+        select(func.count(), referring, *aggregates)
         .select_from(observable.join(stix_object, stix_object.c.pk == observable.c.object_pk))
         .where(
             observable.c.object_pk > after_pk,
@@ -303,8 +306,8 @@ def _columns(
             if not _too_big(exc) or upto_pk - after_pk < 2:
                 raise
             middle = (after_pk + upto_pk) // 2
-            refs, lower = _columns(conn, columns, after_pk, middle)
-            more, upper = _columns(conn, columns, middle, upto_pk)
+            refs, lower = _columns(conn, aggregates, after_pk, middle)
+            more, upper = _columns(conn, aggregates, middle, upto_pk)
             if lower and upper:
                 return refs + more, [a + b for a, b in zip(lower, upper, strict=True)]
             return refs + more, lower or upper
@@ -315,6 +318,27 @@ def _columns(
     if not row[0]:
         return 0, []
     return int(row[1]), [orjson.loads(col) for col in row[2:]] if sqlite else list(row[2:])
+
+
+# PostgreSQL: the fixed-width columns of a batch travel as one byte string of packed big-endian
+# records (`string_agg` of `int8send(…) || int4send(…) || …`): one aggregate for all of them instead
+# of one array each (an aggregate's step per value is most of the query's time), and no number
+# to decode one by one (numpy reads the records in place).
+_PACKED_TYPES: dict[str, tuple[Any, str]] = {
+    "int8": (BigInteger, ">i8"),
+    "int4": (Integer, ">i4"),
+    "int2": (SmallInteger, ">i2"),
+}
+
+
+def _packed(parts: Sequence[tuple[str, Any, str]]) -> tuple[Any, np.dtype[Any]]:
+    """The aggregate of (name, expression, int8|int4|int2) parts, and the numpy record it reads as."""
+    joined: Any = None
+    for _name, expr, kind in parts:
+        sent = getattr(func, f"{kind}send")(cast(expr, _PACKED_TYPES[kind][0]))
+        joined = sent if joined is None else joined.op("||")(sent)
+    record = np.dtype([(name, _PACKED_TYPES[kind][1]) for name, _expr, kind in parts])
+    return func.string_agg(joined, literal_column("''::bytea")), record
 
 
 def _references(conn: Connection, after_pk: int, upto_pk: int) -> dict[int, tuple[str | None, str | None]]:
@@ -387,9 +411,22 @@ def read_batch(
     warninglisted, of unrevoked objects that are not TLP:RED. `needs` names the optional columns
     to read (ip_lo, type, tlp, content): what the directory and the rules look at.
 
-    Through the driver's own cursor, in the caller's transaction (see `_columns`). The kind comes
-    as its index in KIND_VALUES (small integers are shared objects; strings are not)."""
+    Through the driver's own cursor, in the caller's transaction (see `_columns`): the numbers
+    as JSON arrays on SQLite and as one byte string of packed records on PostgreSQL (`_packed`),
+    the texts as arrays. The kind comes as its index in KIND_VALUES."""
     sqlite = conn.dialect.name == "sqlite"
+    kind = case({k: i for i, k in enumerate(KIND_VALUES)}, value=observable.c.kind, else_=-1)
+    numbers: list[tuple[str, Any, str]] = [
+        ("pk", observable.c.object_pk, "int8"),
+        ("added_us", stix_object.c.date_added_us, "int8"),
+        ("audience", stix_object.c.audience_id, "int4"),
+        ("kind", kind, "int2"),
+    ]
+    if "content" in needs:
+        numbers += [
+            ("severity", func.coalesce(stix_object.c.severity, -1), "int2"),
+            ("confidence", func.coalesce(stix_object.c.confidence, -1), "int2"),
+        ]
     ip_lo = observable.c.ip_lo
     optional: dict[str, Any] = {
         # JSON holds no bytes: SQLite sends the key as hex (hex() of NULL would be '').
@@ -397,46 +434,59 @@ def read_batch(
         "type": stix_object.c.type,
         "tlp": stix_object.c.tlp,
     }
-    if "content" in needs:
-        optional["severity"] = func.coalesce(stix_object.c.severity, -1)
-        optional["confidence"] = func.coalesce(stix_object.c.confidence, -1)
-    names = [name for name in optional if name in needs or name in _STATED]
-    kind = case({k: i for i, k in enumerate(KIND_VALUES)}, value=observable.c.kind, else_=-1)
-    columns = [
-        observable.c.object_pk, kind, observable.c.value, stix_object.c.audience_id,
-        stix_object.c.date_added_us, *(optional[name] for name in names),
-    ]  # fmt: skip
+    texts = [("value", observable.c.value)] + [(n, c) for n, c in optional.items() if n in needs]
+    if sqlite:
+        record = None
+        aggregates = [func.json_group_array(e) for _n, e, _k in numbers]
+    else:
+        packed, record = _packed(numbers)
+        aggregates = [packed]
+    aggregates += [(func.json_group_array if sqlite else func.array_agg)(e) for _n, e in texts]
     with gc_paused():  # an object per value: the cyclic collector's passes over them free nothing
-        refs, cols = _columns(conn, columns, after_pk, upto_pk)
-        if not cols:
+        refs, got = _columns(conn, aggregates, after_pk, upto_pk)
+        if not got:
             return Batch()
-        pk = np.array(cols[0], dtype=np.int64)
+        if record is None:
+            number = {
+                name: np.array(c, dtype=np.int64) for (name, _e, _k), c in zip(numbers, got, strict=False)
+            }
+            rest = got[len(numbers) :]
+        else:
+            records = np.frombuffer(got[0], dtype=record)
+            number = {name: records[name].astype(np.int64) for name, _e, _k in numbers}
+            rest = got[1:]
+        text = {name: c for (name, _e), c in zip(texts, rest, strict=True)}
+        pk = number["pk"]
         if len(pk) > 1 and not (pk[1:] >= pk[:-1]).all():  # in pk order (ties: as the engine read them)
             order = np.argsort(pk, kind="stable")
-            pk = pk[order]
+            number = {name: c[order] for name, c in number.items()}
             at = order.tolist()
-            cols = [[c[i] for i in at] for c in cols]
+            text = {name: [c[i] for i in at] for name, c in text.items()}
+            pk = number["pk"]
         n = len(pk)
         b = Batch(
             pk=pk,
-            kind=np.array(cols[1], dtype=np.int8),
-            value=cols[2],
-            audience=np.array(cols[3], dtype=np.int64),
+            kind=number["kind"].astype(np.int8),
+            value=text["value"],
+            audience=number["audience"],
             source_ref=[None] * n,
             target_ref=[None] * n,
-            added_us=np.array(cols[4], dtype=np.int64),
+            added_us=number["added_us"],
         )
         if refs:
             found = _references(conn, after_pk, upto_pk)
             ends = list(map(found.get, pk.tolist(), repeat((None, None), n)))
             b.source_ref, b.target_ref = [e[0] for e in ends], [e[1] for e in ends]
-        for name, col in zip(names, cols[5:], strict=True):
-            column: Any = col
-            if name == "ip_lo" and sqlite:
-                column = [None if h is None else bytes.fromhex(h) for h in col]
-            elif name in _STATED:
-                column = np.array(col, dtype=np.int16)
-            setattr(b, name, column)
+        if "severity" in number:
+            b.severity = number["severity"].astype(np.int16)
+            b.confidence = number["confidence"].astype(np.int16)
+        if "ip_lo" in text:
+            lo = text["ip_lo"]
+            b.ip_lo = [None if h is None else bytes.fromhex(h) for h in lo] if sqlite else lo
+        if "type" in text:
+            b.type = text["type"]
+        if "tlp" in text:
+            b.tlp = text["tlp"]
     return b
 
 
