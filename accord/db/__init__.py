@@ -8,7 +8,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, Index, Table, inspect
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    CursorResult,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Table,
+    inspect,
+)
 
 from accord.db.engine import CACHE_KB, is_sqlite, make_engine
 from accord.db.schema import observable, stix_object
@@ -39,16 +53,30 @@ def serialise_intel_writers(conn: Connection) -> None:
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7310)")
 
 
-def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+def bulk_insert(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    binary: bool = False,
+) -> None:
     """Rows (tuples in `columns` order) straight to the driver: COPY on PostgreSQL, executemany on
     SQLite. SQLAlchemy's per-row parameter processing would cost more than the database's own
-    insert on the ingest path. Values must be what the driver takes (str, int, bool, bytes, None)."""
+    insert on the ingest path. Values must be what the driver takes (str, int, bool, bytes, None).
+    `binary`: PostgreSQL's binary COPY, with each column's type from the table: no text to escape
+    and parse (half the client's time, and less of the server's, on large texts); every value must
+    then be of its column's exact Python type (an int for an integer column, a bool for a boolean)."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
         cursor = conn.connection.cursor()
         names = ", ".join(f'"{c}"' for c in columns)
-        with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        with cursor.copy(
+            f'COPY "{table.name}" ({names}) FROM STDIN{" (FORMAT BINARY)" if binary else ""}'
+        ) as copy:
+            if binary:
+                copy.set_types([_binary_type(table.c[c].type) for c in columns])
             for row in rows:
                 copy.write_row(row)
         return
@@ -58,6 +86,22 @@ def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: li
     if order != list(range(len(columns))):
         rows = [tuple(r[i] for i in order) for r in rows]
     conn.exec_driver_sql(str(compiled), rows)
+
+
+def _binary_type(column_type: Any) -> str:
+    """The PostgreSQL type a binary COPY sends a column's values as."""
+    for sa_type, name in (
+        (BigInteger, "int8"),
+        (SmallInteger, "int2"),
+        (Integer, "int4"),
+        (Boolean, "bool"),
+        (LargeBinary, "bytea"),
+        (Float, "float8"),
+        (String, "text"),  # varchar and text columns both take text
+    ):
+        if isinstance(column_type, sa_type):
+            return name
+    raise TypeError(f"no binary COPY type for {column_type!r}")
 
 
 @contextmanager

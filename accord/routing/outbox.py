@@ -177,12 +177,12 @@ class Outbox:
     def insert(self, conn: Connection, queued: Queued) -> None:
         """Insert what `rows` built, in the caller's transaction."""
         if conn.dialect.name != "postgresql" or not self._has_lz4(conn):
-            bulk_insert(conn, notification, _COLUMNS, queued.rows)
+            bulk_insert(conn, notification, _COLUMNS, queued.rows, binary=True)
             return
         # Large entries are compressed out of line (TOAST): lz4 where the server has it, several
         # times quicker than the default pglz on this JSON; readers decompress either transparently.
         conn.exec_driver_sql("SET LOCAL default_toast_compression = lz4")
-        bulk_insert(conn, notification, _COLUMNS, queued.rows)
+        bulk_insert(conn, notification, _COLUMNS, queued.rows, binary=True)
         conn.exec_driver_sql("SET LOCAL default_toast_compression = DEFAULT")
 
     def _has_lz4(self, conn: Connection) -> bool:

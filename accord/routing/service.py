@@ -539,7 +539,7 @@ class _ReadAhead:
 def _add_counts(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Append a batch's counts (tuples in `_COUNT_COLUMNS` order) to `abuse_count_pending`, in the
     batch's transaction; `fold_counts` adds them to the rows of their keys later."""
-    bulk_insert(conn, abuse_count_pending, _COUNT_COLUMNS, rows)
+    bulk_insert(conn, abuse_count_pending, _COUNT_COLUMNS, rows, binary=True)
 
 
 def fold_counts(conn: Connection, before_day: int | None = None) -> int:

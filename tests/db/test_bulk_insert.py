@@ -1,0 +1,72 @@
+"""bulk_insert: rows straight to the driver, in text or binary COPY on PostgreSQL, on both engines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    select,
+)
+
+from accord.db import Database, bulk_insert
+
+pytestmark = pytest.mark.store
+
+_metadata = MetaData()
+_sample = Table(
+    "bulk_sample",
+    _metadata,
+    Column("big", BigInteger().with_variant(Integer, "sqlite")),
+    Column("small", SmallInteger),
+    Column("number", Integer),
+    Column("flag", Boolean),
+    Column("blob", LargeBinary),
+    Column("ratio", Float),
+    Column("name", String(20)),
+    Column("body", Text),
+)
+_COLUMNS = ("big", "small", "number", "flag", "blob", "ratio", "name", "body")
+# Texts a text COPY must escape (tab, line break, backslash), and values at their types' limits.
+_ROWS = [
+    (2**62, -(2**15), 2**31 - 1, True, b"\x00\x01\\", 0.5, "tab\there", 'a "quoted"\\ line\nbreak'),
+    (None, None, None, None, None, None, None, None),
+    (-1, 0, -7, False, b"", -2.25, "é中ع", "{}"),
+]
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_rows_arrive_as_given(database_url: str, binary: bool) -> None:
+    db = Database(database_url)
+    _metadata.create_all(db.engine)
+    with db.write() as conn:
+        bulk_insert(conn, _sample, _COLUMNS, _ROWS, binary=binary)
+    with db.read() as conn:
+        got = [tuple(r) for r in conn.execute(select(_sample))]
+    assert sorted(got, key=repr) == sorted(_ROWS, key=repr)
+    db.dispose()
+
+
+def test_a_binary_copy_refuses_a_value_of_another_type_and_writes_nothing(database_url: str) -> None:
+    db = Database(database_url)
+    if db.engine.dialect.name != "postgresql":
+        db.dispose()
+        pytest.skip("binary COPY is PostgreSQL's")
+    _metadata.create_all(db.engine)
+    bad: list[Any] = [_ROWS[0], ("not a number", 1, 1, True, b"", 0.0, "n", "b")]
+    with pytest.raises(Exception, match="int"), db.write() as conn:
+        bulk_insert(conn, _sample, _COLUMNS, bad, binary=True)
+    with db.read() as conn:
+        assert conn.execute(select(_sample)).all() == []
+    db.dispose()
