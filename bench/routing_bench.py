@@ -425,13 +425,16 @@ def main() -> None:
 submission) over a store of N indicators, from a reset cursor: each batch of 100,000 stored objects
 is read with its IP/domain/URL values (not warninglisted, not RED, not revoked) in one query whose
 columns the database aggregates into arrays (`json_group_array` on SQLite, `array_agg` on
-PostgreSQL: one row per batch, no tuple per value), with the severity and confidence each object
+PostgreSQL: one row per batch, no tuple per value; on PostgreSQL the numbers travel as one byte
+string of packed records, `string_agg` of `int8send(…) || …`, that numpy reads in place), with the
+severity and confidence each object
 stated (stored at ingest); then enriched in bulk (country, AS, operator, abuse mailbox; registrable domain and ccTLD
 country), matched against the directory and the rules once per distinct combination, gated by the
 policy (one `policy.visible` question per recipient organisation and audience, per run), and written
-as queued outbox rows (on PostgreSQL the entries compressed with lz4 where the server has it) plus
+as queued outbox rows (on PostgreSQL by binary COPY, the entries compressed with lz4 where the
+server has it) plus
 `abuse_count` rows (distinct values per day, country, AS, kind and audience: the country view's
-data; appended to `abuse_count_pending`, a COPY per batch on PostgreSQL), with the cursor, in one
+data; appended to `abuse_count_pending`, a binary COPY per batch on PostgreSQL), with the cursor, in one
 transaction. The fold of those rows into one per key happens once their day is over (the first run
 of the next day), so it is timed apart, below.
 Indicators: random public IPv4 addresses, half TLP:CLEAR (every recipient may see them), half
@@ -458,7 +461,12 @@ columnar engine made 112,729, 191,091, 75,436 and 149,840/s: the machine's speed
 to hour by a quarter or more, so compare rates measured together. On 2026-12-07 at 03:00 UTC, on
 this machine, the engine before the three-batch pipeline (one batch read, routed and written in
 turn, severity and confidence found by scanning the objects' JSON beside the read) made 177,596,
-216,897, 120,374 and 182,110/s.
+216,897, 120,374 and 182,110/s, and the three-batch pipeline 238,311, 367,372, 151,684 and
+283,252/s at 04:40 UTC, its anchors at 237,922, 221,092, 163,466 and 157,626/s. Two hours later
+the same machine ran the anchors 1.2 to 1.7 times slower (the table above). In that slower hour,
+PostgreSQL with IPv4 addresses only, 500,000 indicators, median of 5, one run after the other:
+the engine as it was before the counts were appended and the batch read packed (commit 958e6eb)
+112,794/s, this one 137,893/s (+22%); on SQLite with 200,000, median of 7: 1.87 s before, 1.61 s now.
 
 Three batches are in flight at once: the next one is read (a thread and connection of its own),
 this one is routed and its outbox rows built (the main thread), the previous one is written (a
@@ -484,9 +492,12 @@ outbox gets each recipient's values as a slice of shared columns.
 The IPv4 case is the heavier one: its values reach {ip_counts["recipients"]:,} recipients, most of them
 networks' automatic abuse mailboxes, so the outbox gets {ip_counts["notification rows"]:,} rows with
 {ip_report["items"]:,} items ({ip_counts["entries bytes"] / 1e6:.1f} MB of entries JSON; the mixed case
-{mixed_counts["notification rows"]:,} rows). What is left is mostly the databases' own work: joining
-each value to its object (about half of SQLite's read), committing (SQLite checkpoints the
-write-ahead log the outbox fills), and on PostgreSQL storing the entries. The severity rule reads
+{mixed_counts["notification rows"]:,} rows). What is left: on PostgreSQL the main thread's Python (the country
+look-up, which iptocc answers from text, about a fifth of the engine; the outbox's per-recipient
+entries, JSON and what each recipient already has) runs about as long as the run, with the
+server's read and write on the other core; on SQLite the databases' own work, joining each value
+to its object (about half of the read) and committing (SQLite checkpoints the write-ahead log the
+outbox fills). The severity rule reads
 the severity and confidence that ingest stored beside each object (migration 0008), not the
 objects' JSON. The abuse counts used to be upserted into `abuse_count` per batch, which cost
 PostgreSQL about 15 µs a row (a speculative insertion, a new row version in two indexes, and a
