@@ -447,8 +447,9 @@ def read_batch(
         if not got:
             return Batch()
         if record is None:
+            firsts = got[: len(numbers)]
             number = {
-                name: np.array(c, dtype=np.int64) for (name, _e, _k), c in zip(numbers, got, strict=False)
+                name: np.array(c, dtype=np.int64) for (name, _e, _k), c in zip(numbers, firsts, strict=True)
             }
             rest = got[len(numbers) :]
         else:

@@ -8,8 +8,9 @@ submission (its new objects are what lies past the cursor) and the worker or `ac
 it for anything left. Only objects committed before the job began are routed: it reads the
 high-water mark while holding the intelligence writers' lock (PostgreSQL; SQLite has one writer).
 
-The country view reads `abuse_count` through the policy: a viewer sums only the audiences
-`policy.visible` lets it read, and sees only the notified values of objects it may see. What came
+The country view reads the abuse counts (`abuse_count`, one row per key, and the rows batches
+appended since the last fold, `abuse_count_pending`) through the policy: a viewer sums only the
+audiences `policy.visible` lets it read, and sees only the notified values of objects it may see. What came
 back (`came_back`) are the sightings and outcome reports (`x_accord_outcome`: taken down, mitigated,
 …) the viewer may see, of objects it may see that were notified for the country. Who was notified is
 directory information: shown to those who may read the contact directory (`contacts.may_read`),

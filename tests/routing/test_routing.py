@@ -358,6 +358,47 @@ def test_counts_are_appended_per_batch_and_folded_once_their_day_is_over(routed:
     assert abused() == 4 and _counted(app) == 4
 
 
+def test_two_folds_at_once_move_each_pending_count_once(routed: Any) -> None:
+    """Two processes folding at the same moment take turns on the cursor's row lock: every pending
+    count ends in abuse_count once, whichever fold moved it."""
+    import threading
+
+    from accord.db import bulk_insert
+    from accord.routing.service import _COUNT_COLUMNS, Routing
+
+    app = routed.app
+    producer = routed.viewer("p@producer.example")
+    app.submit(producer, ip_bundle([PL_NASK], TLP.GREEN))
+    app.route_new_objects()  # makes the cursor's row, and an audience to count under
+    with app.db.read() as conn:
+        audience = conn.execute(select(abuse_count_pending.c.audience_id)).scalar_one()
+    pending = [(1, "PL", 8308 + i % 3, "ipv4", audience, None, 1 + i) for i in range(300)]
+    with app.db.write() as conn:
+        bulk_insert(conn, abuse_count_pending, _COUNT_COLUMNS, pending)
+    routers = [Routing(app.db, app.policy, enricher=lambda: app.routing.enricher) for _ in range(2)]
+    start = threading.Barrier(2)
+    folded: list[int] = []
+
+    def fold(router: Routing) -> None:
+        start.wait()
+        folded.append(router.fold_counts())
+
+    threads = [threading.Thread(target=fold, args=(r,)) for r in routers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(folded) == [0, 301]  # one fold took them all (the routed one of today too)
+    with app.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(abuse_count_pending)).scalar_one() == 0
+        got = dict(
+            conn.execute(
+                select(abuse_count.c.asn, abuse_count.c.value_count).where(abuse_count.c.day == 1)
+            ).all()
+        )
+    assert got == {a: sum(r[6] for r in pending if r[2] == a) for a in (8308, 8309, 8310)}
+
+
 def test_country_view_and_ranking_through_the_policy(routed: Any) -> None:
     app = routed.app
     producer = routed.viewer("p@producer.example")
