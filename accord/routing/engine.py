@@ -48,6 +48,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     case,
@@ -231,6 +232,9 @@ class Batch:
     # rank in SEVERITIES and a confidence (-1: states none), as ingest stored them.
     severity: npt.NDArray[np.int16] | None = None
     confidence: npt.NDArray[np.int16] | None = None
+    # PostgreSQL: each value's IPv4 address as an integer, from its stored key, where the value is
+    # one IPv4 address (-1: it is not), so enrichment need not parse the texts (None: not read).
+    v4: I64 | None = None
 
     def __len__(self) -> int:
         return len(self.value)
@@ -328,14 +332,17 @@ _PACKED_TYPES: dict[str, tuple[Any, str]] = {
     "int8": (BigInteger, ">i8"),
     "int4": (Integer, ">i4"),
     "int2": (SmallInteger, ">i2"),
+    "bytes8": (None, ">i8"),  # an expression that is already 8 bytes (bytea), read as a signed integer
 }
 
 
 def _packed(parts: Sequence[tuple[str, Any, str]]) -> tuple[Any, np.dtype[Any]]:
-    """The aggregate of (name, expression, int8|int4|int2) parts, and the numpy record it reads as."""
+    """The aggregate of (name, expression, int8|int4|int2|bytes8) parts, and the numpy record it
+    reads as."""
     joined: Any = None
     for _name, expr, kind in parts:
-        sent = getattr(func, f"{kind}send")(cast(expr, _PACKED_TYPES[kind][0]))
+        sa_type = _PACKED_TYPES[kind][0]
+        sent = expr if sa_type is None else getattr(func, f"{kind}send")(cast(expr, sa_type))
         joined = sent if joined is None else joined.op("||")(sent)
     record = np.dtype([(name, _PACKED_TYPES[kind][1]) for name, _expr, kind in parts])
     return func.string_agg(joined, literal_column("''::bytea")), record
@@ -428,6 +435,16 @@ def read_batch(
             ("confidence", func.coalesce(stix_object.c.confidence, -1), "int2"),
         ]
     ip_lo = observable.c.ip_lo
+    if not sqlite:  # one IPv4 address (not a network): its key's last 4 bytes, as 8; else -1
+        single = (observable.c.kind == "ipv4") & (ip_lo == observable.c.ip_hi)
+        numbers.append((
+            "v4",
+            case(
+                (single, literal(bytes(4), LargeBinary).op("||")(func.substring(ip_lo, 13, 4))),
+                else_=literal(b"\xff" * 8, LargeBinary),
+            ),
+            "bytes8",
+        ))  # fmt: skip
     optional: dict[str, Any] = {
         # JSON holds no bytes: SQLite sends the key as hex (hex() of NULL would be '').
         "ip_lo": case((ip_lo.is_(None), null()), else_=func.hex(ip_lo)) if sqlite else ip_lo,
@@ -478,6 +495,8 @@ def read_batch(
             found = _references(conn, after_pk, upto_pk)
             ends = list(map(found.get, pk.tolist(), repeat((None, None), n)))
             b.source_ref, b.target_ref = [e[0] for e in ends], [e[1] for e in ends]
+        if "v4" in number:
+            b.v4 = number["v4"]
         if "severity" in number:
             b.severity = number["severity"].astype(np.int16)
             b.confidence = number["confidence"].astype(np.int16)
@@ -775,7 +794,10 @@ class Router:
         addr_at = np.flatnonzero(address)
         if len(addr_at):
             values = b.value if len(addr_at) == n else [b.value[i] for i in addr_at.tolist()]
-            ips = self.enricher.enrich_ips(values)
+            stored = b.v4 if b.v4 is None or len(addr_at) == n else b.v4[addr_at]
+            plain_v4 = stored is not None and bool((stored >= 0).all())  # each one stored IPv4 address
+            keys4 = stored.astype(np.uint32) if stored is not None and plain_v4 else None
+            ips = self.enricher.enrich_ips(values, keys4)
             if len(addr_at) == n:
                 v4_keys = ips.v4_keys
             country[addr_at], asn[addr_at] = ips.country, ips.asn

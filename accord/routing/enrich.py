@@ -281,13 +281,18 @@ def _colons(values: Sequence[Any]) -> npt.NDArray[np.bool_] | None:
     return colon
 
 
+def _plain_v4(values: Sequence[Any], keys: U32) -> _Parsed:
+    """A batch whose every value is a plain IPv4 address in normalised form, with its keys."""
+    texts = values if isinstance(values, list) else list(values)
+    return _Parsed(Addresses(keys, _keys(b"", True), texts, []), None, _EMPTY_AT, {})
+
+
 def _parse(values: Sequence[Any]) -> _Parsed:
     """Addresses of a batch as numpy keys: at C speed for plain IPv4 and IPv6 addresses (most of a
     log or a feed), every other value one by one (`_Collected.one_by_one`)."""
     keys = _bulk_v4(values)
     if keys is not None:  # every value a plain IPv4 address: keys in input order
-        texts = values if isinstance(values, list) else list(values)
-        return _Parsed(Addresses(keys, _keys(b"", True), texts, []), None, _EMPTY_AT, {})
+        return _plain_v4(values, keys)
     found = _Collected()
     colon = _colons(values)
     if colon is None:
@@ -366,9 +371,13 @@ class Enricher:
 
     # --------------------------------------------------------------------------------- batches
 
-    def enrich_ips(self, values: Sequence[Any]) -> IPBatch:
-        """Country and network of every address in `values`, as columns (see IPBatch)."""
-        parsed = _parse(values)
+    def enrich_ips(self, values: Sequence[Any], v4_keys: U32 | None = None) -> IPBatch:
+        """Country and network of every address in `values`, as columns (see IPBatch). `v4_keys`:
+        when the caller knows every value to be one IPv4 address in normalised form (as stored),
+        their keys (the address as an integer), so the texts need not be parsed."""
+        if v4_keys is not None and len(v4_keys) != len(values):
+            raise ValueError(f"{len(v4_keys)} IPv4 keys for {len(values)} values")
+        parsed = _parse(values) if v4_keys is None else _plain_v4(values, v4_keys)
         batch = parsed.batch
         n = len(values)
         c4, cs4, c6, cs6 = self._batch_countries(batch)

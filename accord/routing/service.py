@@ -277,9 +277,7 @@ class Routing:
         total = func.sum(counts.c.value_count)
         with self.db.read() as conn:
             where = and_(window, counts.c.audience_id.in_(self._audiences(conn, viewer, counts, window)))
-            by_kind = conn.execute(
-                select(counts.c.kind, total).where(where).group_by(counts.c.kind)
-            ).all()
+            by_kind = conn.execute(select(counts.c.kind, total).where(where).group_by(counts.c.kind)).all()
             by_asn = conn.execute(
                 select(counts.c.asn, func.max(counts.c.operator), total)
                 .where(where)
@@ -288,10 +286,7 @@ class Routing:
                 .limit(50)
             ).all()
             trend = conn.execute(
-                select(counts.c.day, total)
-                .where(where)
-                .group_by(counts.c.day)
-                .order_by(counts.c.day)
+                select(counts.c.day, total).where(where).group_by(counts.c.day).order_by(counts.c.day)
             ).all()
             notified = self._notified(conn, viewer, code, since * DAY_US, until_us)
             came_back = self._came_back(conn, viewer, code, since * DAY_US, until_us)

@@ -3,12 +3,14 @@ value whatever the path (single, batch), clear errors for what is not infrastruc
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import subprocess
 import sys
 import textwrap
 from typing import Any
 
+import numpy as np
 import plevin
 import plevin_db_network
 import pytest
@@ -247,6 +249,23 @@ def test_batch_of_plain_ipv4_takes_the_fast_path(enricher: Enricher) -> None:
     assert ips.items == {}
     assert ips.countries()[:3] == ["US", "AU", None]
     assert ips.asn[:3].tolist() == [15169, 13335, 0]
+
+
+def test_a_batch_with_its_ipv4_keys_known_is_enriched_as_if_parsed(enricher: Enricher) -> None:
+    """Routing passes the keys it read from the store: the same answers, without parsing."""
+    rnd = random.Random(5)
+    values = [
+        f"{rnd.randrange(1, 224)}.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(256)}"
+        for _ in range(5000)
+    ] + ["8.8.8.8", "195.187.6.33", "10.0.0.1"]
+    keys = np.array([int(ipaddress.IPv4Address(v)) for v in values], dtype=np.uint32)
+    parsed, known = enricher.enrich_ips(values), enricher.enrich_ips(values, keys)
+    for column in ("country", "country_source", "asn", "network_source", "network_row"):
+        assert getattr(known, column).tolist() == getattr(parsed, column).tolist(), column
+    assert known.v4_keys is not None and known.v4_keys.tolist() == keys.tolist()
+    assert known.countries()[-3:] == ["US", "PL", None]
+    with pytest.raises(ValueError, match="2 IPv4 keys for 3 values"):
+        enricher.enrich_ips(values[:3], keys[:2])
 
 
 def test_enrichment_never_uses_the_network() -> None:
