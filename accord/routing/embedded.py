@@ -11,11 +11,10 @@ addresses in a fraction of a second. Both paths read the same rows, so they give
 
 from __future__ import annotations
 
-import functools
 from array import array
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import iptocc
 import numpy as np
@@ -38,6 +37,22 @@ class _CodeIndex(dict[str | None, int]):
 
 
 _CODE_INDEX = _CodeIndex(COUNTRY_INDEX)
+
+
+class _Memo(dict[Any, Any]):
+    """An instance's own memo of at most `limit` answers (emptied when full). Unlike an lru_cache
+    on a method, which holds every instance it has seen (each with hundreds of MB of compiled
+    tables) for the life of the process, it goes with its instance."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def remember(self, key: Any, answer: Any) -> Any:
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = answer
+        return answer
 
 
 def code_indexes(codes: list[str | None]) -> U8:
@@ -89,6 +104,8 @@ class PlevinNetworks:
         if "network.asn" not in self._plevin.fields:
             raise ValueError(f"{self._plevin.path} is a plevin file without network data")
         self._compiled: _Compiled | None = None
+        self._abuse_by_asn = _Memo(4096)  # few distinct ASNs
+        self._records = _Memo(65536)  # records are immutable
 
     # ----------------------------------------------------------------------------- one address
 
@@ -103,12 +120,12 @@ class PlevinNetworks:
             return None  # registry facts only (prefix, RIR), nobody who holds the block
         return Network(found.asn, company or found.handle, abuse)
 
-    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one instance per process, few distinct ASNs
     def abuse_for_asn(self, asn: int) -> str | None:
+        if asn in self._abuse_by_asn:
+            return cast(str | None, self._abuse_by_asn[asn])
         operator = self._plevin.system(asn).network
-        if operator is None or operator.operator is None:
-            return None
-        return operator.operator.abuse_email
+        found = None if operator is None or operator.operator is None else operator.operator.abuse_email
+        return cast(str | None, self._abuse_by_asn.remember(asn, found))
 
     # ----------------------------------------------------------------------------------- batches
 
@@ -171,8 +188,13 @@ class PlevinNetworks:
     def asns(self, rows: I32) -> U32:
         return self.compile().asn[rows]
 
-    @functools.lru_cache(maxsize=65536)  # noqa: B019 - records are immutable, one instance per process
     def record(self, row: int) -> Network:
+        found = self._records.get(row)
+        if found is None:
+            found = self._records.remember(row, self._record(row))
+        return cast(Network, found)
+
+    def _record(self, row: int) -> Network:
         c = self.compile()
         strings = self._plevin.file.sections["strings"]
         operator = c.operator[row]
@@ -205,10 +227,16 @@ class SuffixList:
             provenance = Provenance("publicsuffixlist", version("publicsuffixlist"))
         self._psl = psl
         self.provenance = provenance
+        self._answers = _Memo(65536)
 
-    @functools.lru_cache(maxsize=65536)  # noqa: B019 - one instance per process
     def domain(self, name: str) -> DomainAnswer:
         """`name` must be normalised (lower case, punycode, no trailing dot)."""
+        found = self._answers.get(name)
+        if found is None:
+            found = self._answers.remember(name, self._domain(name))
+        return cast(DomainAnswer, found)
+
+    def _domain(self, name: str) -> DomainAnswer:
         tld = name.rpartition(".")[2]
         if not self._psl.is_public(tld):
             return DomainAnswer(None, None, None, None)

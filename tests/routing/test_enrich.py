@@ -3,11 +3,13 @@ value whatever the path (single, batch), clear errors for what is not infrastruc
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import random
 import subprocess
 import sys
 import textwrap
+import weakref
 from typing import Any
 
 import numpy as np
@@ -266,6 +268,21 @@ def test_a_batch_with_its_ipv4_keys_known_is_enriched_as_if_parsed(enricher: Enr
     assert known.countries()[-3:] == ["US", "PL", None]
     with pytest.raises(ValueError, match="2 IPv4 keys for 3 values"):
         enricher.enrich_ips(values[:3], keys[:2])
+
+
+def test_an_enrichers_tables_and_memos_go_with_it() -> None:
+    """Each Accord builds its own enricher (hundreds of MB compiled): once it is dropped, nothing
+    holds it (an lru_cache on a method would keep every instance for the life of the process)."""
+    e = Enricher()
+    e.enrich_ips(["8.8.8.8", "195.187.6.33"] * (SINGLE_BELOW + 1))
+    network, domains = e.networks[0], e.domains
+    assert network.record(0) is network.record(0)  # remembered
+    assert network.abuse_for_asn(15169) == network.abuse_for_asn(15169)
+    assert domains is not None and domains.domain("example.pl").tld_country == "PL"
+    gone = [weakref.ref(network), weakref.ref(domains), weakref.ref(e)]
+    del e, network, domains
+    gc.collect()
+    assert [ref() for ref in gone] == [None, None, None]
 
 
 def test_enrichment_never_uses_the_network() -> None:
