@@ -171,18 +171,22 @@ def test_rules_beyond_sixty_two_still_decide(routed: Any) -> None:
     assert [(e[0], e[5]) for e in got[_key(app, "CERT.br")]] == [(PL_NASK, "zz last")]
 
 
+def _submit(routed: Any, objs: list[dict[str, Any]]) -> list[int]:
+    """Submit the objects as the producer; the stored objects' pks, in order."""
+    routed.app.submit(routed.viewer("p@producer.example"), parsed(objs))
+    return _pks(routed.app)
+
+
 @pytest.mark.store
 def test_the_batch_read_takes_severity_and_confidence_as_ingest_stored_them(routed: Any) -> None:
     app = routed.app
-    producer = routed.viewer("p@producer.example")
     objs = [
         indicator(f"[ipv4-addr:value = '{PL_NASK}']", TLP.CLEAR),
         indicator(f"[ipv4-addr:value = '{BR_NIC}']", TLP.CLEAR, x_severity="high"),
         indicator("[domain-name:value = 'phish.example.pl']", TLP.CLEAR, confidence=70),
         indicator("[file:hashes.'SHA-256' = '" + "a" * 64 + "']", TLP.CLEAR, labels=["severity:Critical"]),
     ]
-    app.submit(producer, parsed(objs))
-    pks = _pks(app)
+    pks = _submit(routed, objs)
     with app.db.read() as conn:
         stored = conn.execute(
             select(stix_object.c.severity, stix_object.c.confidence).order_by(stix_object.c.pk)
@@ -207,7 +211,6 @@ def test_the_batch_read_takes_severity_and_confidence_as_ingest_stored_them(rout
 def test_the_batch_read_on_postgresql_brings_each_stored_ipv4_address_as_its_integer(routed: Any) -> None:
     """So enrichment need not parse those texts; a network, an IPv6 address, a name: -1."""
     app = routed.app
-    producer = routed.viewer("p@producer.example")
     objs = [
         indicator(f"[ipv4-addr:value = '{PL_NASK}']", TLP.CLEAR),
         indicator("[ipv4-addr:value = '195.187.0.0/16']", TLP.CLEAR),
@@ -215,8 +218,7 @@ def test_the_batch_read_on_postgresql_brings_each_stored_ipv4_address_as_its_int
         indicator("[ipv4-addr:value = '255.255.255.255']", TLP.CLEAR),
         indicator(f"[url:value = 'http://{BR_NIC}/x']", TLP.CLEAR),
     ]
-    app.submit(producer, parsed(objs))
-    pks = _pks(app)
+    pks = _submit(routed, objs)
     with app.db.read() as conn:
         b = read_batch(conn, 0, pks[-1], frozenset())
     assert list(b.value) == [
@@ -323,13 +325,11 @@ def test_a_batch_past_the_size_limit_of_one_value_is_read_in_parts(routed: Any, 
     app = routed.app
     if app.db.engine.dialect.name != "sqlite":
         pytest.skip("a SQLite connection can lower its limit; PostgreSQL's is 1 GB")
-    producer = routed.viewer("p@producer.example")
     objs = [
         ip_indicator(f"195.187.6.{i}", TLP.CLEAR, **({"x_severity": "high"} if i % 3 == 0 else {}))
         for i in range(80)
     ]
-    app.submit(producer, parsed(objs))
-    pks = _pks(app)
+    pks = _submit(routed, objs)
     everything = frozenset({"content"})
     with app.db.read() as conn:
         whole = [_columns_of(read_batch(conn, 0, pks[-1], needs)) for needs in (frozenset(), everything)]
