@@ -23,7 +23,7 @@ from accord.intel.severity import SEVERITIES, severity_of
 from accord.intel.tlp import TLP
 from accord.members.model import OPERATOR
 from accord.routing import engine
-from accord.routing.engine import first_seen, first_seen_keys, group_rows, pk_bounds, read_batch
+from accord.routing.engine import _numbered, first_seen, first_seen_keys, group_rows, pk_bounds, read_batch
 
 PL_NASK = "195.187.6.33"  # PL, AS8308, abuse@nask.pl
 BR_NIC = "200.160.2.3"  # BR, AS22548
@@ -51,6 +51,16 @@ def test_group_rows_numbers_groups_in_key_order(wide: bool) -> None:
     ordered = sorted(set(keys))
     assert group.tolist() == [ordered.index(k) for k in keys]
     assert first.tolist() == [keys.index(k) for k in ordered]
+
+
+@pytest.mark.parametrize(("rows", "span"), [(0, 0), (1, 1), (5000, 7), (5000, 30_000), (5000, 1 << 40)])
+def test_keys_are_numbered_in_key_order_by_table_or_by_sort(rows: int, span: int) -> None:
+    """Small spans take the table, wide ones the sort: both number keys as `np.unique` does."""
+    key = np.random.default_rng(span).integers(0, max(span, 1), rows).astype(np.int64)
+    count, numbers = _numbered(key, span)
+    distinct, inverse = np.unique(key, return_inverse=True)
+    assert count == len(distinct)
+    assert numbers.tolist() == inverse.reshape(-1).tolist()
 
 
 def test_group_rows_of_nothing() -> None:
