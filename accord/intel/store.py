@@ -19,7 +19,7 @@ from sqlalchemy import Connection, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from accord.db import bulk_insert, serialise_intel_writers, tuned_for_bulk
+from accord.db import bulk_insert, serialise_intel_writers, sqlite_insert_rows, tuned_for_bulk
 from accord.db.schema import deletion, network_prefix, org, overlap, stix_object
 from accord.db.schema import observable as observable_table
 from accord.errors import BatchRefused, Forbidden, NotFound, Problem
@@ -151,10 +151,11 @@ def _insert_plain_objects(
 ) -> None:
     constants = ", ".join(str(int(v)) for v in (org_id, user_id, added_us))
     marks = ", ".join("?" * len(_PLAIN_OBJECT_COLUMNS))
-    _executemany(
+    sqlite_insert_rows(
         conn,
         f"INSERT INTO stix_object ({', '.join(_PLAIN_OBJECT_COLUMNS)}, revoked, is_latest, producer_org_id,"
-        f" submitter_user_id, date_added_us) VALUES ({marks}, 0, 1, {constants})",
+        " submitter_user_id, date_added_us) VALUES",
+        f"({marks}, 0, 1, {constants})",
         rows,
     )
 
@@ -164,21 +165,10 @@ def _insert_observables_sqlite(conn: Connection, rows: list[tuple[Any, ...]]) ->
     bare = [(pk, kind, value) for pk, kind, value, lo, _hi, listed in rows if lo is None and listed is None]
     ranged = [r[:5] for r in rows if r[3] is not None and r[5] is None]
     listed = [r for r in rows if r[5] is not None]
-    if bare:
-        _executemany(conn, "INSERT INTO observable (object_pk, kind, value) VALUES (?, ?, ?)", bare)
-    if ranged:
-        sql = "INSERT INTO observable (object_pk, kind, value, ip_lo, ip_hi) VALUES (?, ?, ?, ?, ?)"
-        _executemany(conn, sql, ranged)
-    if listed:
-        bulk_insert(conn, observable_table, _OBSERVABLE_COLUMNS, listed)
-
-
-def _executemany(conn: Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
-    cursor = conn.connection.cursor()
-    try:
-        cursor.executemany(sql, rows)
-    finally:
-        cursor.close()
+    sqlite_insert_rows(conn, "INSERT INTO observable (object_pk, kind, value) VALUES", "(?, ?, ?)", bare)
+    head = "INSERT INTO observable (object_pk, kind, value, ip_lo, ip_hi) VALUES"
+    sqlite_insert_rows(conn, head, "(?, ?, ?, ?, ?)", ranged)
+    bulk_insert(conn, observable_table, _OBSERVABLE_COLUMNS, listed)
 
 
 class IntelStore:
