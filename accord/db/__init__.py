@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import chain
@@ -30,7 +31,6 @@ from accord.db.schema import observable, stix_object
 
 BULK_CACHE_KB = 400_000  # 400 MB while a bulk import runs
 REBUILD_MIN_ROWS = 200_000  # below this, rebuilding an index costs more than it saves
-_SQLITE_MAX_VARIABLES = 32_766  # SQLite's own limit on bound parameters per statement (3.32+)
 _SQLITE_ROWS_PER_INSERT = 500  # rows per INSERT statement (2,000 or 5,000 measured no different)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -103,9 +103,12 @@ def sqlite_insert_rows(conn: Connection, head: str, group: str, rows: list[tuple
     small rows, and more beside threads that want the interpreter."""
     if not rows:
         return
-    per = max(1, min(_SQLITE_ROWS_PER_INSERT, _SQLITE_MAX_VARIABLES // max(1, group.count("?"))))
+    driver = conn.connection.dbapi_connection
+    assert isinstance(driver, sqlite3.Connection)
+    variables = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # 32,766 since SQLite 3.32
+    per = max(1, min(_SQLITE_ROWS_PER_INSERT, variables // max(1, group.count("?"))))
     full = len(rows) - len(rows) % per
-    cursor = conn.connection.cursor()
+    cursor = driver.cursor()
     try:
         if full:
             sql = f"{head} {', '.join([group] * per)}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import pytest
@@ -89,12 +90,18 @@ def test_rows_on_either_side_of_a_statements_worth_arrive_whole_and_in_order(
     db.dispose()
 
 
-def test_sqlite_rows_take_the_constants_of_their_group(tmp_path: Any) -> None:
-    """A group may name constants beside its marks (the ingest path's plain objects do)."""
+@pytest.mark.parametrize("variables", [None, 13])
+def test_sqlite_rows_take_the_constants_of_their_group(tmp_path: Any, variables: int | None) -> None:
+    """A group may name constants beside its marks (the ingest path's plain objects do); a
+    statement binds no more values than the SQLite build allows (13: six rows of two)."""
     db = Database(f"sqlite:///{tmp_path}/constants.sqlite3")
     _metadata.create_all(db.engine)
     rows = [(i, f"n{i}") for i in range(1203)]
     with db.write() as conn:
+        if variables is not None:
+            driver = conn.connection.dbapi_connection
+            assert isinstance(driver, sqlite3.Connection)
+            driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, variables)
         head = "INSERT INTO bulk_sample (big, name, number, flag) VALUES"
         sqlite_insert_rows(conn, head, "(?, ?, 42, 1)", rows)
     with db.read() as conn:
