@@ -527,9 +527,6 @@ def pk_bounds(conn: Connection, after_pk: int, objects: int) -> int | None:
 # --- the policy, per recipient organisation -------------------------------------------------------------
 
 
-# --- the policy, per recipient organisation -------------------------------------------------------------
-
-
 def visible_triples(
     conn: Connection, policy: Policy, viewer: Viewer, triples: Sequence[tuple[int, str | None, str | None]]
 ) -> set[tuple[int, str | None, str | None]]:
