@@ -72,9 +72,10 @@ def bulk_insert(
     *,
     binary: bool = False,
 ) -> None:
-    """Rows (tuples in `columns` order) straight to the driver: COPY on PostgreSQL, executemany on
-    SQLite. SQLAlchemy's per-row parameter processing would cost more than the database's own
-    insert on the ingest path. Values must be what the driver takes (str, int, bool, bytes, None).
+    """Rows (tuples in `columns` order) straight to the driver: COPY on PostgreSQL, many rows to an
+    INSERT statement on SQLite (`sqlite_insert_rows`). SQLAlchemy's per-row parameter processing
+    would cost more than the database's own insert on the ingest path. Values must be what the
+    driver takes (str, int, bool, bytes, None).
     `binary`: PostgreSQL's binary COPY, with each column's type from the table: no text to escape
     and parse (half the client's time, and less of the server's, on large texts); every value must
     then be of its column's exact Python type (an int for an integer column, a bool for a boolean)."""

@@ -647,8 +647,6 @@ def first_seen_keys(keys: npt.NDArray[np.uint32]) -> tuple[I64, npt.NDArray[np.b
     if not (ordered[1:] == ordered[:-1]).any():  # the usual batch: each address once, no ids to work out
         return np.arange(n, dtype=np.int64), None
     _u, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
-    if len(first) == n:
-        return np.arange(n, dtype=np.int64), None
     inverse = inverse.reshape(-1)
     return first[inverse].astype(np.int64), counts[inverse] > 1
 
