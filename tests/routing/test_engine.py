@@ -57,9 +57,9 @@ def test_group_rows_numbers_groups_in_key_order(wide: bool) -> None:
 def test_keys_are_numbered_in_key_order_by_table_or_by_sort(rows: int, span: int) -> None:
     """Small spans take the table, wide ones the sort: both number keys as `np.unique` does."""
     key = np.random.default_rng(span).integers(0, max(span, 1), rows).astype(np.int64)
-    count, numbers = _numbered(key, span)
+    numbered, numbers = _numbered(key, span)
     distinct, inverse = np.unique(key, return_inverse=True)
-    assert count == len(distinct)
+    assert numbered.tolist() == distinct.tolist()
     assert numbers.tolist() == inverse.reshape(-1).tolist()
 
 
@@ -89,6 +89,19 @@ def test_first_seen_of_addresses_by_their_integers_agrees_with_their_texts() -> 
     keys = np.array([int.from_bytes(socket.inet_aton(t), "big") for t in distinct], dtype=np.uint32)
     ids, repeated = first_seen_keys(keys)
     assert ids.tolist() == list(range(len(distinct))) and repeated is None
+
+
+def test_first_seen_of_addresses_with_a_few_repeats_among_many_agrees_with_their_texts() -> None:
+    """The usual batch: addresses from the whole space, the odd one seen twice or three times."""
+    rng = np.random.default_rng(11)
+    keys = rng.integers(0, 1 << 32, 20_000, dtype=np.uint64).astype(np.uint32)
+    keys[[7000, 15000, 19999]] = keys[[3, 3, 12345]]
+    ids, repeated = first_seen_keys(keys)
+    want_ids, want_repeated = first_seen([str(k) for k in keys.tolist()])
+    assert ids.tolist() == want_ids.tolist()
+    assert repeated is not None and want_repeated is not None
+    assert repeated.tolist() == want_repeated.tolist()
+    assert first_seen_keys(np.zeros(0, np.uint32))[0].tolist() == []
 
 
 @pytest.mark.parametrize(
