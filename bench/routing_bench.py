@@ -479,7 +479,11 @@ only; about a quarter less work on both cores would meet it in the slow ones too
 once groups were numbered by a table of the keys present instead of a sort (commit 0391df8), the
 same four cases made 274,999, 385,929, 270,831 and 355,819/s beside 285,694, 232,137, 212,219 and
 202,829/s: PostgreSQL with addresses only at 1.28 times its anchor (from 1.18), the others
-within the noise.
+within the noise. At 18:43 UTC, once SQLite's inserts bound 500 rows to a statement (commit
+03b2e47; the writer thread's busy time in a SQLite run with addresses only fell from about 1.4 to
+0.8 s) and a batch's addresses and networks were numbered without `np.unique` (commit d00c8ea):
+246,595, 374,633, 233,493 and 393,055/s beside 243,354, 238,850, 186,297 and 185,702/s, SQLite
+with addresses only at 1.01 times its anchor (from 0.95).
 
 Three batches are in flight at once: the next one is read (a thread and connection of its own),
 this one is routed and its outbox rows built (the main thread), the previous one is written (a
