@@ -12,6 +12,7 @@ addresses in a fraction of a second. Both paths read the same rows, so they give
 from __future__ import annotations
 
 from array import array
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, NamedTuple, cast
@@ -48,11 +49,16 @@ class _Memo(dict[Any, Any]):
         super().__init__()
         self.limit = limit
 
-    def remember(self, key: Any, answer: Any) -> Any:
+    def answer(self, key: Any, compute: Callable[[Any], Any]) -> Any:
+        """The remembered answer for `key` (None included), else `compute(key)`, remembered."""
+        try:
+            return self[key]
+        except KeyError:
+            pass
         if len(self) >= self.limit:
             self.clear()
-        self[key] = answer
-        return answer
+        found = self[key] = compute(key)
+        return found
 
 
 def code_indexes(codes: list[str | None]) -> U8:
@@ -121,11 +127,11 @@ class PlevinNetworks:
         return Network(found.asn, company or found.handle, abuse)
 
     def abuse_for_asn(self, asn: int) -> str | None:
-        if asn in self._abuse_by_asn:
-            return cast(str | None, self._abuse_by_asn[asn])
+        return cast(str | None, self._abuse_by_asn.answer(asn, self._abuse_for_asn))
+
+    def _abuse_for_asn(self, asn: int) -> str | None:
         operator = self._plevin.system(asn).network
-        found = None if operator is None or operator.operator is None else operator.operator.abuse_email
-        return cast(str | None, self._abuse_by_asn.remember(asn, found))
+        return None if operator is None or operator.operator is None else operator.operator.abuse_email
 
     # ----------------------------------------------------------------------------------- batches
 
@@ -189,10 +195,7 @@ class PlevinNetworks:
         return self.compile().asn[rows]
 
     def record(self, row: int) -> Network:
-        found = self._records.get(row)
-        if found is None:
-            found = self._records.remember(row, self._record(row))
-        return cast(Network, found)
+        return cast(Network, self._records.answer(row, self._record))
 
     def _record(self, row: int) -> Network:
         c = self.compile()
@@ -231,10 +234,7 @@ class SuffixList:
 
     def domain(self, name: str) -> DomainAnswer:
         """`name` must be normalised (lower case, punycode, no trailing dot)."""
-        found = self._answers.get(name)
-        if found is None:
-            found = self._answers.remember(name, self._domain(name))
-        return cast(DomainAnswer, found)
+        return cast(DomainAnswer, self._answers.answer(name, self._domain))
 
     def _domain(self, name: str) -> DomainAnswer:
         tld = name.rpartition(".")[2]

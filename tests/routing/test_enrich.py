@@ -19,6 +19,7 @@ import pytest
 
 from accord.intel.observables import normalise_row
 from accord.routing.countries import COUNTRIES, tld_country
+from accord.routing.embedded import _Memo
 from accord.routing.enrich import FIELDS, SINGLE_BELOW, Enricher
 
 
@@ -339,3 +340,16 @@ def test_name_columns_equal_single_answers(enricher: Enricher) -> None:
             assert lo is not None and names.keys[i] == lo.rstrip(b"\0"), value  # 'S16' drops trailing NULs
         else:
             assert names.country[i] == 0 and names.asn[i] == 0 and names.network_row[i] == -1, value
+
+
+def test_a_memo_remembers_none_too_and_starts_over_when_full() -> None:
+    calls: list[int] = []
+
+    def compute(key: int) -> int | None:
+        calls.append(key)
+        return None if key == 1 else key * 10
+
+    memo = _Memo(2)
+    assert [memo.answer(k, compute) for k in (1, 1, 2, 2)] == [None, None, 20, 20]
+    assert calls == [1, 2]  # None was remembered, not asked again
+    assert memo.answer(3, compute) == 30 and dict(memo) == {3: 30}  # full: emptied first
