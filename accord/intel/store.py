@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import Connection, bindparam, delete, func, select, update
@@ -257,6 +257,10 @@ class IntelStore:
         Repeats across batches need no memory here: the earlier batch is stored by then, so the
         later copy meets it as a stored version (identical: unchanged; different: refused).
         """
+        if not any(type(item) is Problem for item in batch):
+            prepared = cast(list[Prepared], batch)
+            if len({p.id for p in prepared}) == len(prepared):
+                return prepared  # the usual batch: no problem, no id twice
         pending: list[Prepared] = []
         seen: dict[tuple[str, int], bytes] = {}
         for item in batch:
@@ -278,23 +282,23 @@ class IntelStore:
         return pending
 
     @staticmethod
-    def _existing(conn: Connection, ids: list[str], sub: _Submission) -> dict[str, list[Any]]:
+    def _existing(conn: Connection, ids: set[str], sub: _Submission) -> dict[str, list[Any]]:
         """The stored versions of these ids (every producer's), found by the version index, or in a
         bulk load by the pks this submission stored (the store was empty when it began)."""
         existing: dict[str, list[Any]] = {}
         if sub.stored_pks is not None:
             pks: list[int] = []
-            for i in ids:
-                found = sub.stored_pks.get(i)
-                if found is not None:
-                    pks.extend(found if isinstance(found, list) else (found,))
+            for i in sorted(sub.stored_pks.keys() & ids):
+                found = sub.stored_pks[i]
+                pks.extend(found if isinstance(found, list) else (found,))
             for start in range(0, len(pks), _CHUNK):
                 for row in conn.execute(_STORED, {"pks": pks[start : start + _CHUNK]}):
                     existing.setdefault(row.stix_id, []).append(row)
             return existing
         sql = _EXISTING_SQL[conn.dialect.name]
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
             param = orjson.dumps(chunk).decode() if conn.dialect.name == "sqlite" else chunk
             for row in conn.exec_driver_sql(sql, (param,)):
                 existing.setdefault(row.stix_id, []).append(row)
@@ -315,87 +319,75 @@ class IntelStore:
             return
         viewer = sub.viewer
         assert viewer.org_id is not None and viewer.user_id is not None
-        existing = self._existing(conn, sorted({p.id for p in pending}), sub)
-        others_visible = self._visible_foreign_ids(conn, viewer, existing)
-        to_insert = [
-            p
-            for p in pending
-            if p.id not in existing
-            or self._admit(p, existing[p.id], viewer.org_id, others_visible, sub.problems)
-        ]
-        sub.result.unchanged += len(pending) - len(to_insert)
-        if sub.problems or not to_insert:
-            return
-
+        ids = {p.id for p in pending}
+        existing = self._existing(conn, ids, sub)
         # The newest row per id, across what is stored and what arrives, is the one marked latest.
-        newest: dict[str, tuple[int, int]] = {}  # id -> (modified, -pk); stored rows win ties
-        for stix_id, rows in existing.items():
-            for row in rows:
-                cand = (row.modified_us, -row.pk)
-                if stix_id not in newest or cand > newest[stix_id]:
-                    newest[stix_id] = cand
-        arriving: dict[str, Prepared] = {}
-        for p in to_insert:
-            best = newest.get(p.id)
-            if best is None or p.modified_us > best[0]:
-                newest[p.id] = (p.modified_us, 1)
-                arriving[p.id] = p
-        # Demoted by pk: the stored rows of the ids whose newest version arrives now.
-        demote = sorted(r.pk for i in arriving if i in existing for r in existing[i])
-        for start in range(0, len(demote), _CHUNK):
-            conn.execute(
-                update(stix_object)
-                .where(stix_object.c.pk.in_(demote[start : start + _CHUNK]), stix_object.c.is_latest)
-                .values(is_latest=False)
-            )
+        # Usually every id is new and arrives once: each row is its id's newest, nothing is demoted.
+        arriving: dict[str, Prepared] | None = None
+        to_insert = pending
+        if existing or len(ids) != len(pending):
+            to_insert, arriving = self._versions(conn, pending, existing, sub)
+            if sub.problems or not to_insert:
+                return
 
         pks = _allocate_pks(conn, len(to_insert))
         rows_out: list[tuple[Any, ...]] = []  # every column
         plain_rows: list[tuple[Any, ...]] = []  # SQLite: _PLAIN_OBJECT_COLUMNS (the rest are constant)
         sqlite = conn.dialect.name == "sqlite"
-        obs_rows = []
+        obs_rows: list[tuple[Any, ...]] = []
         new_values: list[overlaps.NewValue] = []
         benign = sub.benign
         by_type = sub.result.by_type
+        audiences = sub.audiences
         org_id, user_id, added_us = viewer.org_id, viewer.user_id, sub.added_us
         for pk, p in zip(pks, to_insert, strict=True):
-            tlp = p.tlp if p.tlp is not None else sub.default_tlp_value
-            audience_id = sub.audiences.get(tlp) or self._audience(conn, sub, tlp)
-            latest = arriving.get(p.id) is p
-            plain = not p.revoked and p.source_ref is None and p.target_ref is None
-            if sqlite and latest and plain and p.severity is None and p.confidence is None:
+            (_, oid, typ, spec_version, created_us, modified_us, revoked, tlp, source_ref, target_ref, digest,
+             raw, observables, warnings, severity, confidence, _) = p  # fmt: skip
+            if tlp is None:
+                tlp = sub.default_tlp_value
+            audience_id = audiences.get(tlp) or self._audience(conn, sub, tlp)
+            latest = arriving is None or arriving.get(oid) is p
+            if (
+                sqlite and latest and not revoked and source_ref is None and target_ref is None
+                and severity is None and confidence is None
+            ):  # fmt: skip
                 plain_rows.append(
-                    (pk, p.id, p.type, p.spec_version, p.created_us, p.modified_us, tlp, audience_id, p.hash,
-                     p.raw)
-                )  # fmt: skip
+                    (pk, oid, typ, spec_version, created_us, modified_us, tlp, audience_id, digest, raw)
+                )
             else:
                 rows_out.append(
-                    (pk, p.id, p.type, p.spec_version, p.created_us, p.modified_us, p.revoked, latest, tlp,
-                     audience_id, org_id, user_id, added_us, p.source_ref, p.target_ref, p.hash, p.raw,
-                     p.severity, p.confidence)
+                    (pk, oid, typ, spec_version, created_us, modified_us, revoked, latest, tlp, audience_id,
+                     org_id, user_id, added_us, source_ref, target_ref, digest, raw, severity, confidence)
                 )  # fmt: skip
-            for kind, value, lo, hi in p.observables:
-                listed = benign(Observable(kind, value, lo, hi)) if benign is not None else None
-                obs_rows.append((pk, kind, value, lo, hi, listed))
-                if listed is None:
-                    if sub.top_pk:
-                        new_values.append(overlaps.NewValue(pk, p.id, kind, value, lo, hi))
-                else:
-                    sub.result.warninglisted += 1
-            for warning in p.warnings:
+            if benign is None and not sub.top_pk:  # nothing to flag, nothing stored before to meet
+                obs_rows.extend([(pk, kind, value, lo, hi, None) for kind, value, lo, hi in observables])
+            else:
+                for kind, value, lo, hi in observables:
+                    listed = benign(Observable(kind, value, lo, hi)) if benign is not None else None
+                    obs_rows.append((pk, kind, value, lo, hi, listed))
+                    if listed is None:
+                        if sub.top_pk:
+                            new_values.append(overlaps.NewValue(pk, oid, kind, value, lo, hi))
+                    else:
+                        sub.result.warninglisted += 1
+            for warning in warnings:
                 sub.result.not_indexed += 1
                 if len(sub.result.warnings) < MAX_WARNINGS:
-                    sub.result.warnings.append({"object": p.id, "field": "pattern", "detail": warning})
-            by_type[p.type] = by_type.get(p.type, 0) + 1
+                    sub.result.warnings.append({"object": oid, "field": "pattern", "detail": warning})
+            by_type[typ] = by_type.get(typ, 0) + 1
         bulk_insert(conn, stix_object, _OBJECT_COLUMNS, rows_out)
         if plain_rows:
             _insert_plain_objects(conn, plain_rows, org_id, user_id, added_us)
         if sub.stored_pks is not None:
-            for pk, p in zip(pks, to_insert, strict=True):
-                self._remember(sub.stored_pks, p.id, pk)
+            if arriving is None:  # none of these ids was stored before, and each arrived once
+                sub.stored_pks.update(zip([p.id for p in to_insert], pks, strict=True))
+            else:
+                for pk, p in zip(pks, to_insert, strict=True):
+                    self._remember(sub.stored_pks, p.id, pk)
         if new_values:
             self._record_overlaps(conn, new_values, sub)
-        obs_rows.sort(key=_by_value)  # index order: random values, sorted runs touch fewer pages
+        if sub.stored_pks is None:
+            obs_rows.sort(key=_by_value)  # index order: random values, sorted runs touch fewer pages
         if sqlite:
             _insert_observables_sqlite(conn, obs_rows)
         else:
@@ -412,6 +404,45 @@ class IntelStore:
             )
         sub.result.stored += len(to_insert)
         sub.result.observables += len(obs_rows)
+
+    def _versions(
+        self, conn: Connection, pending: list[Prepared], existing: dict[str, list[Any]], sub: _Submission
+    ) -> tuple[list[Prepared], dict[str, Prepared]]:
+        """For a batch some of whose ids are stored already or arrive more than once: what to insert
+        (problems go to `sub`), and the arriving object that is now the newest of its id; stored
+        rows that stop being the newest are marked so."""
+        assert sub.viewer.org_id is not None
+        others_visible = self._visible_foreign_ids(conn, sub.viewer, existing)
+        to_insert = [
+            p
+            for p in pending
+            if p.id not in existing
+            or self._admit(p, existing[p.id], sub.viewer.org_id, others_visible, sub.problems)
+        ]
+        sub.result.unchanged += len(pending) - len(to_insert)
+        arriving: dict[str, Prepared] = {}
+        if sub.problems or not to_insert:
+            return to_insert, arriving
+        newest: dict[str, tuple[int, int]] = {}  # id -> (modified, -pk); stored rows win ties
+        for stix_id, rows in existing.items():
+            for row in rows:
+                cand = (row.modified_us, -row.pk)
+                if stix_id not in newest or cand > newest[stix_id]:
+                    newest[stix_id] = cand
+        for p in to_insert:
+            best = newest.get(p.id)
+            if best is None or p.modified_us > best[0]:
+                newest[p.id] = (p.modified_us, 1)
+                arriving[p.id] = p
+        # Demoted by pk: the stored rows of the ids whose newest version arrives now.
+        demote = sorted(r.pk for i in arriving if i in existing for r in existing[i])
+        for start in range(0, len(demote), _CHUNK):
+            conn.execute(
+                update(stix_object)
+                .where(stix_object.c.pk.in_(demote[start : start + _CHUNK]), stix_object.c.is_latest)
+                .values(is_latest=False)
+            )
+        return to_insert, arriving
 
     @staticmethod
     def _record_overlaps(conn: Connection, new_values: list[overlaps.NewValue], sub: _Submission) -> None:
