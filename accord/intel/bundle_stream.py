@@ -27,7 +27,7 @@ from typing import Any, BinaryIO, Protocol, TextIO, cast
 from accord.errors import InvalidInput
 from accord.intel.validate import id_problem, json_type
 
-__all__ = ["SupportsRead", "iter_bundle", "object_members"]
+__all__ = ["SupportsRead", "decode_object", "iter_bundle", "object_members"]
 
 
 class SupportsRead(Protocol):
@@ -47,6 +47,12 @@ def _refuse_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 # The C scanner behind `raw_decode`, called directly to save a Python frame per object.
 _scan_once: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+
+
+def decode_object(raw: str) -> Any:
+    """An object's raw text (as `iter_bundle` gave it) decoded again, to exactly what the stream
+    gave: the same decoder (orjson, quicker, turns integers beyond 64 bits into floats)."""
+    return _DECODER.decode(raw)
 
 _SPACE = frozenset(" \t\n\r")
 
