@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import func, select, update
 
 from accord import audit, jobs
-from accord.db import Database
+from accord.db import REBUILD_MIN_ROWS, Database
 from accord.db.schema import contact_point, membership, observable, sharing_group, stix_object, user
 from accord.db.schema import warninglist as warninglist_table
 from accord.errors import BatchRefused, Forbidden, InvalidInput, NotFound, Problem
@@ -138,10 +138,13 @@ class Accord:
         what: str | None = None,
         feed_id: int | None = None,
         job_id: int | None = None,
+        exclusive: bool = False,
     ) -> run.Report:
         """Import a file in any supported format (detected when `fmt` is None) as one transaction,
         recorded as a job. `observed_us` stamps indicators generated from lines that carry no time
-        (default: the file's modification time). Raises BatchRefused listing every problem."""
+        (default: the file's modification time). `exclusive`: a big import into an empty SQLite
+        store may take the database for itself (`submit_batches`). Raises BatchRefused listing
+        every problem."""
         what = what or os.path.basename(path)
         fmt = fmt or run.detect_format(path)
         run.reader(fmt)  # an unknown format fails here, before a job is recorded
@@ -175,6 +178,7 @@ class Accord:
                 share=share,
                 what=f"{fmt}:{what}",
                 expected=size // BYTES_PER_OBJECT if fmt in ("stix", "misp") else size // 40,
+                exclusive=exclusive,
             )
         except BatchRefused as exc:
             refused = {"format": fmt, "refused": [{**p.where, "detail": p.detail} for p in exc.problems]}
@@ -204,9 +208,14 @@ class Accord:
         progress: Callable[[int], None] | None = None,
         what: str = "",
         expected: int = 0,
+        exclusive: bool = False,
     ) -> SubmitResult:
+        """`exclusive`: a bulk load (about `expected` objects, at least REBUILD_MIN_ROWS) into an
+        empty SQLite store writes with a rollback journal when no other connection has the database
+        open (`Database.write`); for the command line, where nothing else is waiting on the node."""
         benign = self.benign()
-        with gc_paused(), self.db.write() as conn:
+        exclusive = exclusive and self.db.sqlite and expected >= REBUILD_MIN_ROWS and self._intel_empty()
+        with gc_paused(), self.db.write(exclusive=exclusive) as conn:
             result = self.store.submit_prepared(
                 conn,
                 viewer,
@@ -235,6 +244,10 @@ class Accord:
                 },
             )
         return result
+
+    def _intel_empty(self) -> bool:
+        with self.db.read() as conn:
+            return conn.execute(select(stix_object.c.pk).limit(1)).first() is None
 
     def get_object(self, viewer: Viewer, stix_id: str, modified_us: int | None = None) -> dict[str, Any]:
         with self.db.read() as conn:

@@ -337,7 +337,9 @@ def import_(
 
     Prints the report (JSON): what was taken, what was skipped and why. If anything is refused,
     every problem is listed with its line, object and field, and nothing is stored. Interrupted,
-    nothing is stored either: run it again. gzip files are read as they are.
+    nothing is stored either: run it again. gzip files are read as they are. A big import into an
+    empty SQLite store takes the database for itself when nothing else has it open (quicker: see
+    `Database.write`); anything opening it meanwhile waits.
     """
     import shutil
     import tempfile
@@ -354,14 +356,16 @@ def import_(
             report = app.import_file(
                 viewer, tmp.name, fmt=fmt, default_tlp=default_tlp, share=share, column_map=mapping,
                 what="stdin", progress=_progress_factory("importing stdin", os.path.getsize(tmp.name)),
+                exclusive=True,
             )  # fmt: skip
     else:
         if not os.path.isfile(file):
             _fail(f"no such file: {file}")
         progress = _progress_factory(f"importing {os.path.basename(file)}", os.path.getsize(file))
         report = app.import_file(
-            viewer, file, fmt=fmt, default_tlp=default_tlp, share=share, column_map=mapping, progress=progress
-        )
+            viewer, file, fmt=fmt, default_tlp=default_tlp, share=share, column_map=mapping,
+            progress=progress, exclusive=True,
+        )  # fmt: skip
     click.echo(orjson.dumps(report.as_dict()).decode())
 
 

@@ -54,6 +54,7 @@ def decode_object(raw: str) -> Any:
     gave: the same decoder (orjson, quicker, turns integers beyond 64 bits into floats)."""
     return _DECODER.decode(raw)
 
+
 _SPACE = frozenset(" \t\n\r")
 
 # The scanner stops a number before a "." or "e", "e-" it cannot complete ("12." decodes as 12), so a
