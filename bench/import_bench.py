@@ -131,7 +131,7 @@ def main() -> None:
 IPv4, domain, SHA-256 and URL patterns, TLP:GREEN) end to end with `accord import` — streamed, validated,
 patterns parsed, stored, observable values indexed, in one transaction — in a fresh database. Time
 is wall-clock for the whole command (process start included); memory is the peak RSS of the
-command's process tree (the importer and its worker process). Anchor: `stix2.parse` (OASIS
+command's process tree (the importer and its worker processes). Anchor: `stix2.parse` (OASIS
 `stix2` library) on the first {args.sample:,} objects of the same bundle, in the same run.
 
 | what | objects | time | rate | vs stix2.parse | peak memory |
@@ -143,27 +143,40 @@ A fresh database takes the bulk-load path (SQLite): no secondary index while row
 index built once at the end, repeats found in memory. Into a store that already holds data, the
 indexed path runs instead.
 
+The run of 20:40 UTC on 2026-12-07 fell in a slow hour: the anchor made 1,426/s, against 2,285/s
+at 18:50 UTC, when this benchmark measured 32.0 s (31,225/s) before the evening's changes. The
+command alone (timed with `time`, without the benchmark's polling of memory) took 23.1–24.9 s at
+20:30–20:41 UTC (40,000–43,000/s).
+
 Targets: issue 2, ≥ 30,000 indicators/s into SQLite on this 2-core machine in under 1 GB (met);
-issue 3, ≥ 100,000/s with overlaps recorded in ≤ 1.5 GB (memory met, speed **not met**). The
-importing process alone spends about 20 µs of CPU per indicator (measured on 2026-11-27 on an Intel
-machine a quarter slower than this one, with `time.process_time` around each phase of a
-1,000,000-indicator import): about 7 µs in SQLite's
-`executemany` for the object and observable rows, 5 µs building the seven indexes, 2 µs receiving
-batches from the worker, 3 µs of Python per batch row and the rest committing; the worker's
-parsing and validation (about 7 µs) runs beside it on the other core. The target leaves 10 µs.
-Measured again on 2026-12-07 at 17:30–18:10 UTC on this machine, in-process, one import of the
-1,000,000-indicator bundle at a time: the worker alone (read, validated, prepared and sent, nothing
-stored) took 20.9 s, 13 µs an object of it preparing (in-process, cyclic collector off); in the
-import, the streaming phase took 19.1–19.3 s (bound by the worker: the main process waited on it
-for 2–4 s), building the indexes 4.6–5.3 s, and the commit 5.4 s (about 2 s writing the
-write-ahead log, the rest checkpointing its 918 MB into the database file). A main process that
-cost nothing would still leave the worker's 20 s: 100,000/s needs both processes' work cut to a
-third. Binding 500 rows to each SQLite INSERT statement instead of one (`sqlite_insert_rows`),
-two pairs of imports one after the other: 34.3 s against 37.3 s and 30.8 s against 31.3 s.
-Earlier the same day (04:15 UTC, before this virtual machine was restarted) the same benchmark
-measured 26.8 s on SQLite (37,286/s, 15 times its anchor) and 47.8 s on PostgreSQL (20,907/s, 9
-times): an import writes about 1.8 GB (the log, then the checkpoint), and since the restart both
-engines import more slowly while the anchor, which only parses, lost 7%.
+issue 3, ≥ 100,000/s with overlaps recorded in ≤ 1.5 GB (memory met, speed **not met**).
+
+Where the time goes (2026-12-07, 20:00–20:35 UTC, this machine, `Accord.import_file` in-process with
+a timer on each phase, one import at a time). At 19:53 UTC, before the evening's changes, the
+command took 39.5 s: streaming 25.1 s, building the seven indexes 5.6 s, the commit 6.3 s (the
+write-ahead log, then its checkpoint of 918 MB into the database file). Now: streaming 15.3–18.4 s,
+indexes 3.6–4.2 s, commit 1.0–1.4 s. What changed, each measured as runs one after the other:
+- New SQLite databases use 16 KiB pages instead of 4 KiB (31.7 and 28.7 s against 27.8 and 27.4 s;
+  the main process's CPU 22.5 and 20.1 s against 17.5 s).
+- From 64 MiB a helper process prepares every other batch: the reader process sends it the
+  objects' raw text and it decodes them again with the same decoder. The reader alone had needed
+  21 s for the file (read 5.5 µs, prepare 9.3 µs, pickle 3.1 µs an object); streaming went from
+  19–20 s to 16–17 s. Batches are pickled without the pickler's memo (0.8 µs an object less).
+- The store skips its version bookkeeping for a batch of new ids each arriving once (7 million
+  dictionary lookups in the main process down to 2 million).
+- `accord import` into an empty store writes with a rollback journal when nothing else has the
+  database open: each page is written once, not to the log and then again by the checkpoint (commit
+  4.0 s against 1.0–1.2 s; 22.7 and 26.1 s against 20.5 and 20.0 s). Other processes opening the
+  database meanwhile wait for it (THREAT_MODEL.md).
+Tried and reverted: keeping the sequential-key indexes during the load (streaming 2.5 s longer,
+building 1.4 s shorter), and not sorting the observable rows by value in a bulk load (its index then
+took 1.2 s to build instead of 0.6 s).
+
+Why 100,000/s is still out of reach: the three processes now spend about 30 µs of CPU per indicator
+while streaming (the main process about 12: SQLite's inserts 5–6.5, its own Python 4, unpickling
+1.5; the reader 5.5 reading plus half of preparing; the helper the other half), so two cores cannot
+stream 1,000,000 indicators in much under 15 s, and building the indexes and committing add 5 s
+more. 10 s in all needs the CPU per indicator, indexes and commit included, cut to about half.
 
 Lookup of 200 values (100 known IPs and domains, 100 unknown) against the {args.count:,} stored
 objects, `Accord.lookup` in-process, median of 25 (target ≤ 50 ms; MISP: 20–25 s):
