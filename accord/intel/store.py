@@ -160,14 +160,17 @@ def _insert_plain_objects(
     )
 
 
-def _insert_observables_sqlite(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Observable rows by shape: a value alone, a value with its address range, or a listed one."""
+def _insert_observables_sqlite(
+    conn: Connection, rows: list[tuple[Any, ...]], ranged: list[tuple[Any, ...]]
+) -> None:
+    """Observable rows by shape: a value alone, a value with its address range (`ranged`: those of
+    `rows` that have one), or a listed one."""
     bare = [(pk, kind, value) for pk, kind, value, lo, _hi, listed in rows if lo is None and listed is None]
-    ranged = [r[:5] for r in rows if r[3] is not None and r[5] is None]
+    unlisted = [r[:5] for r in ranged if r[5] is None]
     listed = [r for r in rows if r[5] is not None]
     sqlite_insert_rows(conn, "INSERT INTO observable (object_pk, kind, value) VALUES", "(?, ?, ?)", bare)
     head = "INSERT INTO observable (object_pk, kind, value, ip_lo, ip_hi) VALUES"
-    sqlite_insert_rows(conn, head, "(?, ?, ?, ?, ?)", ranged)
+    sqlite_insert_rows(conn, head, "(?, ?, ?, ?, ?)", unlisted)
     bulk_insert(conn, observable_table, _OBSERVABLE_COLUMNS, listed)
 
 
@@ -225,9 +228,9 @@ class IntelStore:
             if bulk_load:
                 sub.stored_pks = {}
             for batch in batches:
-                pending = self._dedupe(batch, sub)
+                pending, ids = self._dedupe(batch, sub)
                 if not sub.problems:
-                    self._store_batch(conn, pending, sub)
+                    self._store_batch(conn, pending, ids, sub)
                 if progress is not None:
                     progress(len(batch))
                 if len(sub.problems) >= MAX_PROBLEMS:
@@ -251,16 +254,18 @@ class IntelStore:
             raise Forbidden("an organisation pending vetting may not submit intelligence yet")
 
     @staticmethod
-    def _dedupe(batch: list[Prepared | Problem], sub: _Submission) -> list[Prepared]:
-        """Collect problems; drop identical repeats inside the batch, refuse different ones.
+    def _dedupe(batch: list[Prepared | Problem], sub: _Submission) -> tuple[list[Prepared], set[str]]:
+        """Collect problems; drop identical repeats inside the batch, refuse different ones. Returns
+        what remains and its ids.
 
         Repeats across batches need no memory here: the earlier batch is stored by then, so the
         later copy meets it as a stored version (identical: unchanged; different: refused).
         """
-        if not any(type(item) is Problem for item in batch):
+        if Problem not in set(map(type, batch)):
             prepared = cast(list[Prepared], batch)
-            if len({p.id for p in prepared}) == len(prepared):
-                return prepared  # the usual batch: no problem, no id twice
+            ids = {p.id for p in prepared}
+            if len(ids) == len(prepared):
+                return prepared, ids  # the usual batch: no problem, no id twice
         pending: list[Prepared] = []
         seen: dict[tuple[str, int], bytes] = {}
         for item in batch:
@@ -279,7 +284,7 @@ class IntelStore:
                         {"object": item.id},
                     )
                 )
-        return pending
+        return pending, {p.id for p in pending}
 
     @staticmethod
     def _existing(conn: Connection, ids: set[str], sub: _Submission) -> dict[str, list[Any]]:
@@ -314,12 +319,13 @@ class IntelStore:
         else:
             stored_pks[stix_id] = [earlier, pk]
 
-    def _store_batch(self, conn: Connection, pending: list[Prepared], sub: _Submission) -> None:
+    def _store_batch(
+        self, conn: Connection, pending: list[Prepared], ids: set[str], sub: _Submission
+    ) -> None:
         if not pending:
             return
         viewer = sub.viewer
         assert viewer.org_id is not None and viewer.user_id is not None
-        ids = {p.id for p in pending}
         existing = self._existing(conn, ids, sub)
         # The newest row per id, across what is stored and what arrives, is the one marked latest.
         # Usually every id is new and arrives once: each row is its id's newest, nothing is demoted.
@@ -360,7 +366,8 @@ class IntelStore:
                      org_id, user_id, added_us, source_ref, target_ref, digest, raw, severity, confidence)
                 )  # fmt: skip
             if benign is None and not sub.top_pk:  # nothing to flag, nothing stored before to meet
-                obs_rows.extend([(pk, kind, value, lo, hi, None) for kind, value, lo, hi in observables])
+                for kind, value, lo, hi in observables:
+                    obs_rows.append((pk, kind, value, lo, hi, None))
             else:
                 for kind, value, lo, hi in observables:
                     listed = benign(Observable(kind, value, lo, hi)) if benign is not None else None
@@ -389,14 +396,15 @@ class IntelStore:
         # Index order: random values in sorted runs touch fewer pages of the value index, and a
         # bulk load's index is built at the end quicker from rows that arrive in such runs.
         obs_rows.sort(key=_by_value)
+        ranged = [r for r in obs_rows if r[3] is not None]  # addresses and networks
         if sqlite:
-            _insert_observables_sqlite(conn, obs_rows)
+            _insert_observables_sqlite(conn, obs_rows, ranged)
         else:
             bulk_insert(conn, observable_table, _OBSERVABLE_COLUMNS, obs_rows)
         prefixes = {
             network_prefix_of(lo, hi)
-            for _pk, _k, _v, lo, hi, _listed in obs_rows
-            if lo is not None and hi is not None and lo != hi
+            for _pk, _k, _v, lo, hi, _listed in ranged
+            if hi is not None and lo != hi
         }
         if prefixes:
             insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
