@@ -145,16 +145,18 @@ indexed path runs instead.
 
 Before the evening's changes (18:50 UTC on 2026-12-07, anchor 2,285/s) this benchmark measured
 32.0 s on SQLite (31,225/s, 804 MiB) and 57.3 s on PostgreSQL (17,449/s). After them, in a slow
-hour (20:40 UTC, anchor 1,426/s): 29.5 s and 68.2 s; the run above (21:14 UTC) is in an ordinary one.
+hour (20:40 UTC, anchor 1,426/s): 29.5 s and 68.2 s; at 21:14 UTC (anchor 2,092/s): 22.4 s and
+54.5 s; the run above (21:27 UTC, with the last of the main process's savings) in an ordinary hour.
 
 Targets: issue 2, ≥ 30,000 indicators/s into SQLite on this 2-core machine in under 1 GB (met);
 issue 3, ≥ 100,000/s with overlaps recorded in ≤ 1.5 GB (memory met, speed **not met**).
 
-Where the time goes (2026-12-07, 20:00–20:35 UTC, this machine, `Accord.import_file` in-process with
+Where the time goes (2026-12-07, 20:00–21:25 UTC, this machine, `Accord.import_file` in-process with
 a timer on each phase, one import at a time). At 19:53 UTC, before the evening's changes, the
 command took 39.5 s: streaming 25.1 s, building the seven indexes 5.6 s, the commit 6.3 s (the
-write-ahead log, then its checkpoint of 918 MB into the database file). Now: streaming 15.3–18.4 s,
-indexes 3.6–4.2 s, commit 1.0–1.4 s. What changed, each measured as runs one after the other:
+write-ahead log, then its checkpoint of 918 MB into the database file). Now: streaming 13.8–18.4 s,
+indexes 3.1–4.2 s, commit 0.5–1.4 s (the lower figures at 21:23 UTC, a quick hour). What changed,
+each measured as runs one after the other:
 - New SQLite databases use 16 KiB pages instead of 4 KiB (31.7 and 28.7 s against 27.8 and 27.4 s;
   the main process's CPU 22.5 and 20.1 s against 17.5 s).
 - From 64 MiB a helper process prepares every other batch: the reader process sends it the
@@ -171,11 +173,12 @@ Tried and reverted: keeping the sequential-key indexes during the load (streamin
 building 1.4 s shorter), and not sorting the observable rows by value in a bulk load (its index then
 took 1.2 s to build instead of 0.6 s).
 
-Why 100,000/s is still out of reach: the three processes now spend about 30 µs of CPU per indicator
-while streaming (the main process about 12: SQLite's inserts 5–6.5, its own Python 4, unpickling
-1.5; the reader 5.5 reading plus half of preparing; the helper the other half), so two cores cannot
-stream 1,000,000 indicators in much under 15 s, and building the indexes and committing add 5 s
-more. 10 s in all needs the CPU per indicator, indexes and commit included, cut to about half.
+Why 100,000/s is still out of reach: the three processes now spend about 28 µs of CPU per indicator
+while streaming (the main process about 10: SQLite's inserts 4.5, its own Python 3, unpickling 1.3,
+freeing the batches 1; the reader 5.5 reading plus half of preparing, 7.5 µs an object; the helper
+the other half), so two cores cannot stream 1,000,000 indicators in much under 14 s, and building
+the indexes and committing add 3.5–5 s more. 10 s in all needs the CPU per indicator, indexes and
+commit included, cut to about half.
 
 Lookup of 200 values (100 known IPs and domains, 100 unknown) against the {args.count:,} stored
 objects, `Accord.lookup` in-process, median of 25 (target ≤ 50 ms; MISP: 20–25 s):
