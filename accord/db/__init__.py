@@ -207,8 +207,8 @@ class Database:
         meanwhile wait for it (the busy timeout). If another connection has it open, nothing
         changes. The journal is as atomic as the log: a crash mid-way leaves nothing."""
         with self.engine.connect() as conn:
-            conn.info["writer"] = True
             journal = exclusive and self.sqlite and _rollback_journal(conn)
+            conn.info["writer"] = True
             try:
                 with conn.begin():
                     yield conn
