@@ -15,7 +15,7 @@ import orjson
 from sqlalchemy import func, select, update
 
 from accord import audit, jobs
-from accord.db import REBUILD_MIN_ROWS, Database
+from accord.db import Database, is_bulk_load
 from accord.db.schema import contact_point, membership, observable, sharing_group, stix_object, user
 from accord.db.schema import warninglist as warninglist_table
 from accord.errors import BatchRefused, Forbidden, InvalidInput, NotFound, Problem
@@ -210,11 +210,11 @@ class Accord:
         expected: int = 0,
         exclusive: bool = False,
     ) -> SubmitResult:
-        """`exclusive`: a bulk load (about `expected` objects, at least REBUILD_MIN_ROWS) into an
-        empty SQLite store writes with a rollback journal when no other connection has the database
+        """`exclusive`: a bulk load (`is_bulk_load`: about `expected` objects into an empty store)
+        on SQLite writes with a rollback journal when no other connection has the database
         open (`Database.write`); for the command line, where nothing else is waiting on the node."""
         benign = self.benign()
-        exclusive = exclusive and self.db.sqlite and expected >= REBUILD_MIN_ROWS and self._intel_empty()
+        exclusive = exclusive and self.db.sqlite and is_bulk_load(expected, self._intel_empty())
         with gc_paused(), self.db.write(exclusive=exclusive) as conn:
             result = self.store.submit_prepared(
                 conn,

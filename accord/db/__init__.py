@@ -38,6 +38,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 __all__ = [
     "Database",
     "bulk_insert",
+    "is_bulk_load",
     "is_sqlite",
     "make_engine",
     "new_id",
@@ -137,6 +138,12 @@ def _binary_type(column_type: Any) -> str:
     raise TypeError(f"no binary COPY type for {column_type!r}")
 
 
+def is_bulk_load(expected_rows: int, empty_store: bool) -> bool:
+    """Whether a SQLite submission of about `expected_rows` objects is a bulk load: large, into an
+    empty intelligence store (`tuned_for_bulk`; `Database.write(exclusive=True)` is for these)."""
+    return empty_store and expected_rows >= REBUILD_MIN_ROWS
+
+
 @contextmanager
 def tuned_for_bulk(conn: Connection, expected_rows: int = 0, *, empty_store: bool = False) -> Iterator[bool]:
     """Settings for one bulk write transaction; yields True for a bulk load into an empty store.
@@ -158,15 +165,13 @@ def tuned_for_bulk(conn: Connection, expected_rows: int = 0, *, empty_store: boo
         return
     conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KB}")
     rebuild: list[Index] = []
-    bulk_load = False
-    if expected_rows >= REBUILD_MIN_ROWS:
-        if empty_store:
-            bulk_load = True
-            rebuild = [*stix_object.indexes, *observable.indexes]
-        else:
-            stored = conn.exec_driver_sql("SELECT max(rowid) FROM observable").scalar() or 0
-            if expected_rows > stored:
-                rebuild = [ix for ix in observable.indexes if ix.name == "ix_observable_value"]
+    bulk_load = is_bulk_load(expected_rows, empty_store)
+    if bulk_load:
+        rebuild = [*stix_object.indexes, *observable.indexes]
+    elif expected_rows >= REBUILD_MIN_ROWS:
+        stored = conn.exec_driver_sql("SELECT max(rowid) FROM observable").scalar() or 0
+        if expected_rows > stored:
+            rebuild = [ix for ix in observable.indexes if ix.name == "ix_observable_value"]
     for index in rebuild:
         index.drop(conn)
     try:

@@ -50,8 +50,9 @@ _scan_once: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: 
 
 
 def decode_object(raw: str) -> Any:
-    """An object's raw text (as `iter_bundle` gave it) decoded again, to exactly what the stream
-    gave: the same decoder (orjson, quicker, turns integers beyond 64 bits into floats)."""
+    """An object's raw text (as `iter_bundle` gave it) decoded again to exactly what the stream
+    gave, by the same decoder. Not orjson: quicker, but it turns integers beyond 64 bits into
+    floats, and so would change the object and its content hash."""
     return _DECODER.decode(raw)
 
 
