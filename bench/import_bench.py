@@ -178,7 +178,8 @@ while streaming (the main process about 10: SQLite's inserts 4.5, its own Python
 freeing the batches 1; the reader 5.5 reading plus half of preparing, 7.5 µs an object; the helper
 the other half), so two cores cannot stream 1,000,000 indicators in much under 14 s, and building
 the indexes and committing add 3.5–5 s more. 10 s in all needs the CPU per indicator, indexes and
-commit included, cut to about half.
+commit included, cut to about half. Each part measured on its own, and the quickest time any
+arrangement of them could reach: "Import: the floor" below (`bench/import_floor.py`).
 
 Lookup of 200 values (100 known IPs and domains, 100 unknown) against the {args.count:,} stored
 objects, `Accord.lookup` in-process, median of 25 (target ≤ 50 ms; MISP: 20–25 s):
