@@ -84,6 +84,22 @@ def init(ctx: click.Context) -> None:
 
 
 @main.command()
+@click.pass_context
+@friendly
+def compact(ctx: click.Context) -> None:
+    """Rebuild the SQLite database file: free space back to the disk, pages at today's size.
+
+    Needs the database to itself: stop the server and workers first. Needs free disk space up to
+    twice the database's size."""
+    app = _accord(ctx)
+    before, after = app.db.compact()
+    click.echo(
+        f"compacted: {before.bytes / 2**20:,.1f} MiB in {before.page_size:,}-byte pages"
+        f" -> {after.bytes / 2**20:,.1f} MiB in {after.page_size:,}-byte pages"
+    )
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.pass_context
