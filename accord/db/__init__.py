@@ -283,10 +283,10 @@ class Database:
                 # The rebuilt copy goes to a temporary file, not memory: it is as large as the database.
                 driver.execute("PRAGMA temp_store=FILE")
                 driver.execute("VACUUM")
+                page_size = driver.execute("PRAGMA page_size").fetchone()[0]
             finally:
                 driver.execute("PRAGMA temp_store=MEMORY")
                 _write_ahead_log(conn)
-            page_size = driver.execute("PRAGMA page_size").fetchone()[0]
         self.engine.dispose()
         return before, DatabaseFile(page_size, os.path.getsize(path))
 
