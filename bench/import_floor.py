@@ -36,7 +36,7 @@ from common import bundle_file, write_section
 from import_bench import import_once, setup
 
 from accord.app import Accord
-from accord.db import BULK_CACHE_KB, CACHE_KB
+from accord.db import BULK_CACHE_KB, BULK_LOAD_CACHE_KB, CACHE_KB
 from accord.db.engine import PAGE_SIZE
 from accord.db.schema import observable, stix_object
 from accord.ingest import ImportOptions
@@ -112,7 +112,7 @@ def writer_costs(path: Path, count: int) -> dict[str, float]:
     indexes = sorted([*stix_object.indexes, *observable.indexes], key=lambda index: str(index.name))
     with app.db.write(exclusive=True) as conn:
         # As `tuned_for_bulk` does for a bulk load, with a timer on each index.
-        conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_CACHE_KB}")
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_LOAD_CACHE_KB}")
         for index in indexes:
             index.drop(conn)
         audience = ensure_audience(conn, TLP.GREEN, viewer.org_id, viewer.user_id, NO_SHARE)
