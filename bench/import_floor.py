@@ -216,8 +216,9 @@ writer on this machine in this hour."""
 {per_object["read"]:.1f} µs, even with the standard library's C scanner. Even with no Python
 work at all, the writer's share alone (the rows, the indexes, the commit) comes to
 {writer_only_s:.1f} s. So the target is out of reach while each object is decoded, checked and
-hashed in Python: those steps would have to become compiled code, {1 - fits_us / python_us:.0%}
-cheaper, and SQLite's one writer would then be nearly all that is left."""
+hashed in Python: those steps would have to become compiled code, at least
+{1 - fits_us / python_us:.0%} cheaper (more in practice: the bound leaves out starting the processes
+and the writer's own Python)."""
     index_rows = "\n".join(
         f"| &nbsp;&nbsp;{k.removeprefix('index ')} | {v:.2f} s |"
         for k, v in writer.items()
