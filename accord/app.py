@@ -142,8 +142,8 @@ class Accord:
     ) -> run.Report:
         """Import a file in any supported format (detected when `fmt` is None) as one transaction,
         recorded as a job. `observed_us` stamps indicators generated from lines that carry no time
-        (default: the file's modification time). `exclusive`: a big import into an empty SQLite
-        store may take the database for itself (`submit_batches`). Raises BatchRefused listing
+        (default: the file's modification time). `exclusive`: a big import into an empty store may
+        take the database for itself (`submit_batches`). Raises BatchRefused listing
         every problem."""
         what = what or os.path.basename(path)
         fmt = fmt or run.detect_format(path)
@@ -211,10 +211,11 @@ class Accord:
         exclusive: bool = False,
     ) -> SubmitResult:
         """`exclusive`: a bulk load (`is_bulk_load`: about `expected` objects into an empty store)
-        on SQLite writes with a rollback journal when no other connection has the database
-        open (`Database.write`); for the command line, where nothing else is waiting on the node."""
+        takes the database (SQLite) or the intelligence tables (PostgreSQL) for itself when no one
+        else is using them (`Database.write`); for the command line, where nothing else is waiting
+        on the node."""
         benign = self.benign()
-        exclusive = exclusive and self.db.sqlite and is_bulk_load(expected, self._intel_empty())
+        exclusive = exclusive and is_bulk_load(expected, self._intel_empty())
         with gc_paused(), self.db.write(exclusive=exclusive) as conn:
             result = self.store.submit_prepared(
                 conn,

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     inspect,
 )
+from sqlalchemy.exc import OperationalError
 
 from accord.db.engine import CACHE_KB, PAGE_SIZE, is_sqlite, make_engine
 from accord.db.schema import observable, stix_object
@@ -37,6 +38,8 @@ BULK_CACHE_KB = 400_000  # 400 MB while a large import grows the random-order in
 # quicker small (and on the other core, with PRAGMA threads) than as one 400 MB run (bench/).
 BULK_LOAD_CACHE_KB = 16_000
 REBUILD_MIN_ROWS = 200_000  # below this, rebuilding an index costs more than it saves
+PG_INDEX_BUILD_MEMORY = "256MB"  # maintenance_work_mem for a bulk load's index builds on PostgreSQL
+BULK_LOCK = "bulk_lock"  # Connection.info key: this PostgreSQL transaction holds the intelligence tables
 _SQLITE_ROWS_PER_INSERT = 500  # rows per INSERT statement (2,000 or 5,000 measured no different)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -165,13 +168,26 @@ def tuned_for_bulk(conn: Connection, expected_rows: int = 0, *, empty_store: boo
     keep reading their snapshot, indexes included.
     PostgreSQL: rows inserted in this transaction have no statistics yet, so the planner would
     seq-scan a growing table for every batch's "which of these ids exist" (quadratic); index scans
-    are always right for those lookups.
+    are always right for those lookups. A bulk load is one only when the transaction holds the
+    intelligence tables alone (`BULK_LOCK`): dropping an index there locks out every reader until
+    the commit, where SQLite's readers keep reading their snapshot.
     """
+    bulk_load = is_bulk_load(expected_rows, empty_store)
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        yield False
+        if not (bulk_load and conn.info.get(BULK_LOCK)):
+            yield False
+            return
+        # The tables are this transaction's alone (`Database.write(exclusive=True)`): the same
+        # rebuild as on SQLite, with the memory PostgreSQL's index builds sort in.
+        conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{PG_INDEX_BUILD_MEMORY}'")
+        indexes = [*stix_object.indexes, *observable.indexes]
+        for index in indexes:
+            index.drop(conn)
+        yield True
+        for index in indexes:
+            index.create(conn)
         return
-    bulk_load = is_bulk_load(expected_rows, empty_store)
     conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_LOAD_CACHE_KB if bulk_load else BULK_CACHE_KB}")
     rebuild: list[Index] = []
     if bulk_load:
@@ -213,20 +229,26 @@ class Database:
     def write(self, *, exclusive: bool = False) -> Iterator[Connection]:
         """One transaction: everything in it is stored, or nothing is.
 
-        `exclusive` (SQLite, for a bulk load into an empty store): if no other connection has the
+        `exclusive` (for a bulk load into an empty store). SQLite: if no other connection has the
         database open, this transaction writes with a rollback journal instead of the write-ahead
         log, so each page is written once, not twice (the log, then the checkpoint into the
         database file): a 1,000,000-object import commits in 1 s instead of 4. Connections opened
         meanwhile wait for it (the busy timeout). If another connection has it open, nothing
-        changes. The journal is as atomic as the log: a crash mid-way leaves nothing."""
+        changes. The journal is as atomic as the log: a crash mid-way leaves nothing.
+        PostgreSQL: if no other transaction is using the intelligence tables, this one takes them
+        alone (`BULK_LOCK`), so `tuned_for_bulk` may build their indexes once at the end; readers
+        that come meanwhile wait for the commit. If another is using them, nothing changes."""
         with self.engine.connect() as conn:
             journal = exclusive and self.sqlite and _rollback_journal(conn)
             conn.info["writer"] = True
             try:
                 with conn.begin():
+                    if exclusive and not self.sqlite:
+                        conn.info[BULK_LOCK] = _lock_intelligence(conn)
                     yield conn
             finally:
                 conn.info.pop("writer", None)
+                conn.info.pop(BULK_LOCK, None)
                 if journal:
                     _write_ahead_log(conn)
 
@@ -321,6 +343,17 @@ def _rollback_journal(conn: Connection) -> bool:
     finally:
         driver.execute(f"PRAGMA busy_timeout={int(timeout)}")
     return str(mode).lower() == "delete"
+
+
+def _lock_intelligence(conn: Connection) -> bool:
+    """PostgreSQL, at the start of a transaction: take the intelligence tables for this transaction
+    alone if no other transaction is using them now (asked without waiting); True if it did."""
+    try:
+        with conn.begin_nested():  # a refusal rolls back to here, not the whole transaction
+            conn.exec_driver_sql("LOCK TABLE stix_object, observable IN ACCESS EXCLUSIVE MODE NOWAIT")
+    except OperationalError:  # lock_not_available: someone is reading or writing them
+        return False
+    return True
 
 
 def _write_ahead_log(conn: Connection) -> None:
