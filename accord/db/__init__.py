@@ -347,7 +347,10 @@ def _rollback_journal(conn: Connection) -> bool:
 
 def _lock_intelligence(conn: Connection) -> bool:
     """PostgreSQL, at the start of a transaction: take the intelligence tables for this transaction
-    alone if no other transaction is using them now (asked without waiting); True if it did."""
+    alone if no other transaction is using them now (asked without waiting); True if it did.
+    Writers take their turn first, as every intelligence writer does: holding the tables while
+    waiting for the turn could deadlock with a writer that has the turn and wants the tables."""
+    serialise_intel_writers(conn)
     try:
         with conn.begin_nested():  # a refusal rolls back to here, not the whole transaction
             conn.exec_driver_sql("LOCK TABLE stix_object, observable IN ACCESS EXCLUSIVE MODE NOWAIT")

@@ -5,6 +5,7 @@ once at the end; when someone is, it takes the usual path at once, without waiti
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy import Connection, event, select
 from stix_factory import bundle, ip_indicator
 
 from accord import db as db_module
-from accord.db import Database
+from accord.db import Database, serialise_intel_writers
 from accord.db.schema import stix_object
 from accord.errors import BatchRefused
 from accord.intel.store import IntelStore
@@ -132,3 +133,34 @@ def test_a_refused_bulk_load_leaves_every_index_and_nothing_stored(
     with alliance.app.db.read() as conn:
         assert _indexes(conn) == ALL_INDEXES
         assert conn.exec_driver_sql("SELECT count(*) FROM stix_object").scalar() == 0
+
+
+def test_it_waits_for_the_writers_turn_before_taking_the_tables(
+    alliance: Any, jan: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    """A writer that has the turn (the writers' advisory lock) and then reads the tables must not
+    meet the bulk load's table lock: the two would wait for each other."""
+    seen = _indexes_during_submit(monkeypatch)
+    path = _file(tmp_path, "a.json", [ip_indicator(f"203.0.113.{i}", TLP.GREEN) for i in range(40)])
+    outcome: dict[str, Any] = {}
+
+    def run_import() -> None:
+        try:
+            outcome["stored"] = alliance.app.import_file(jan, path, exclusive=True).result.stored
+        except Exception as exc:  # reported below
+            outcome["error"] = exc
+
+    other = Database(database_url)
+    with other.write() as writer:
+        serialise_intel_writers(writer)  # this writer has the turn
+        importer = threading.Thread(target=run_import)
+        importer.start()
+        time.sleep(1.0)  # the import is waiting for its turn by now
+        assert importer.is_alive()
+        # The writer goes on to use the tables: it must not wait for the import.
+        assert writer.execute(select(stix_object.c.pk).limit(1)).all() == []
+    importer.join(timeout=60)
+    other.dispose()
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["stored"] == 40
+    assert seen[0] == {"pk_stix_object"}  # then it took the tables for the bulk load
