@@ -13,11 +13,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 from stix_factory import bundle, ip_indicator
+from store_probes import seen_inside_store
 
-from accord import db as db_module
 from accord.cli import main
 from accord.db import Database
-from accord.intel.store import IntelStore
 from accord.intel.tlp import TLP
 
 
@@ -72,16 +71,7 @@ def test_with_another_connection_open_it_keeps_the_log_without_waiting(db: Datab
 
 
 def _journal_during_submit(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    submit = IntelStore.submit_prepared
-
-    def recording(self: IntelStore, conn: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append(_journal(conn))
-        return submit(self, conn, *args, **kwargs)
-
-    monkeypatch.setattr(IntelStore, "submit_prepared", recording)
-    monkeypatch.setattr(db_module, "REBUILD_MIN_ROWS", 2)  # these small files count as bulk loads
-    return seen
+    return seen_inside_store(monkeypatch, "submit_prepared", _journal)
 
 
 def test_an_exclusive_import_into_an_empty_store_only(

@@ -13,12 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, event, select
 from stix_factory import bundle, ip_indicator
+from store_probes import seen_inside_store
 
-from accord import db as db_module
 from accord.db import Database, serialise_intel_writers
 from accord.db.schema import stix_object
 from accord.errors import BatchRefused
-from accord.intel.store import IntelStore
 from accord.intel.tlp import TLP
 
 pytestmark = pytest.mark.store
@@ -50,17 +49,8 @@ def _indexes(conn: Connection) -> set[str]:
 
 
 def _indexes_during_submit(monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
-    """The intelligence tables' indexes as each submission begins to store, seen from inside it."""
-    seen: list[set[str]] = []
-    submit = IntelStore._store_batch
-
-    def recording(self: IntelStore, conn: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append(_indexes(conn))
-        return submit(self, conn, *args, **kwargs)
-
-    monkeypatch.setattr(IntelStore, "_store_batch", recording)
-    monkeypatch.setattr(db_module, "REBUILD_MIN_ROWS", 2)  # these small files count as bulk loads
-    return seen
+    """The intelligence tables' indexes as each batch begins to be stored, seen from inside."""
+    return seen_inside_store(monkeypatch, "_store_batch", _indexes)
 
 
 def _file(tmp_path: Path, name: str, objects: list[dict[str, Any]]) -> str:
