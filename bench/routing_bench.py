@@ -483,9 +483,11 @@ within the noise. At 18:43 UTC, once SQLite's inserts bound 500 rows to a statem
 03b2e47; the writer thread's busy time in a SQLite run with addresses only fell from about 1.4 to
 0.8 s) and a batch's addresses and networks were numbered without `np.unique` (commit d00c8ea):
 246,595, 374,633, 233,493 and 393,055/s beside 243,354, 238,850, 186,297 and 185,702/s, SQLite
-with addresses only at 1.01 times its anchor (from 0.95). The run above (21:52 UTC) is the first
-with the SQLite store made with 16 KiB pages (commit f588338): the anchors' row-by-row reads of
-SQLite got quicker (277,576 and 239,414/s), routing on SQLite held.
+with addresses only at 1.01 times its anchor (from 0.95). The run of 21:52 UTC on 2026-12-07 was
+the first with the SQLite store made with 16 KiB pages (commit f588338): the anchors' row-by-row
+reads of SQLite got quicker (277,576 and 239,414/s), routing on SQLite held (255,474, 331,000,
+291,975 and 332,754/s). The run above (00:08 UTC on 2026-12-08, an Intel Xeon where the earlier
+runs had an AMD EPYC) is the first with PostgreSQL sessions without JIT compilation.
 
 Three batches are in flight at once: the next one is read (a thread and connection of its own),
 this one is routed and its outbox rows built (the main thread), the previous one is written (a
