@@ -149,8 +149,9 @@ def _binary_type(column_type: Any) -> str:
 
 
 def is_bulk_load(expected_rows: int, empty_store: bool) -> bool:
-    """Whether a SQLite submission of about `expected_rows` objects is a bulk load: large, into an
-    empty intelligence store (`tuned_for_bulk`; `Database.write(exclusive=True)` is for these)."""
+    """Whether a submission of about `expected_rows` objects is a bulk load: large, into an empty
+    intelligence store (`tuned_for_bulk`; `Database.write(exclusive=True)` is for these). On
+    PostgreSQL it is one only when the transaction also holds the tables (`BULK_LOCK`)."""
     return empty_store and expected_rows >= REBUILD_MIN_ROWS
 
 
@@ -173,26 +174,18 @@ def tuned_for_bulk(conn: Connection, expected_rows: int = 0, *, empty_store: boo
     the commit, where SQLite's readers keep reading their snapshot.
     """
     bulk_load = is_bulk_load(expected_rows, empty_store)
-    if conn.dialect.name == "postgresql":
+    sqlite = conn.dialect.name == "sqlite"
+    if sqlite:
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_LOAD_CACHE_KB if bulk_load else BULK_CACHE_KB}")
+    else:
         conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        if not (bulk_load and conn.info.get(BULK_LOCK)):
-            yield False
-            return
-        # The tables are this transaction's alone (`Database.write(exclusive=True)`): the same
-        # rebuild as on SQLite, with the memory PostgreSQL's index builds sort in.
-        conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{PG_INDEX_BUILD_MEMORY}'")
-        indexes = [*stix_object.indexes, *observable.indexes]
-        for index in indexes:
-            index.drop(conn)
-        yield True
-        for index in indexes:
-            index.create(conn)
-        return
-    conn.exec_driver_sql(f"PRAGMA cache_size=-{BULK_LOAD_CACHE_KB if bulk_load else BULK_CACHE_KB}")
+        bulk_load = bulk_load and bool(conn.info.get(BULK_LOCK))
+        if bulk_load:  # the memory PostgreSQL's index builds sort in
+            conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{PG_INDEX_BUILD_MEMORY}'")
     rebuild: list[Index] = []
     if bulk_load:
         rebuild = [*stix_object.indexes, *observable.indexes]
-    elif expected_rows >= REBUILD_MIN_ROWS:
+    elif sqlite and expected_rows >= REBUILD_MIN_ROWS:
         stored = conn.exec_driver_sql("SELECT max(rowid) FROM observable").scalar() or 0
         if expected_rows > stored:
             rebuild = [ix for ix in observable.indexes if ix.name == "ix_observable_value"]
@@ -200,13 +193,14 @@ def tuned_for_bulk(conn: Connection, expected_rows: int = 0, *, empty_store: boo
         index.drop(conn)
     try:
         yield bulk_load
-        # The sorter behind CREATE INDEX may use helper threads; the other core is idle by now.
-        conn.exec_driver_sql(f"PRAGMA threads={min(4, os.cpu_count() or 1)}")
+        if sqlite:  # the sorter behind CREATE INDEX may use helper threads; the other core is idle
+            conn.exec_driver_sql(f"PRAGMA threads={min(4, os.cpu_count() or 1)}")
         for index in rebuild:
             index.create(conn)
     finally:
-        conn.exec_driver_sql("PRAGMA threads=0")
-        conn.exec_driver_sql(f"PRAGMA cache_size=-{CACHE_KB}")
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA threads=0")
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{CACHE_KB}")
 
 
 class Database:

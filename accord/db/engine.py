@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,9 @@ def make_engine(url: str) -> Engine:
     raise InvalidInput(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql+psycopg://…")
 
 
+_SETS_JIT = re.compile(r"(?:^|\s)(?:-c\s*|--)jit=")  # "-c jit=…", "-cjit=…", "--jit=…"
+
+
 def _without_jit(url: URL) -> URL:
     """PostgreSQL sessions with JIT compilation off, unless the URL's `options` say otherwise.
 
@@ -93,7 +97,7 @@ def _without_jit(url: URL) -> URL:
     options = url.query.get("options", "")
     if isinstance(options, tuple):
         options = " ".join(options)
-    if "jit" in options:
+    if _SETS_JIT.search(options):
         return url
     return url.update_query_dict({"options": f"{options} -c jit=off".strip()})
 

@@ -19,6 +19,9 @@ from accord.db.engine import make_engine
         ("postgresql+psycopg://u@127.0.0.1/db?options=-csearch_path%3Dt_1", "-csearch_path=t_1 -c jit=off"),
         # An operator who says otherwise is obeyed.
         ("postgresql+psycopg://u@127.0.0.1/db?options=-c%20jit%3Don", "-c jit=on"),
+        ("postgresql+psycopg://u@127.0.0.1/db?options=-cjit%3Don", "-cjit=on"),
+        # A name that merely contains "jit" is not a jit setting.
+        ("postgresql+psycopg://u@127.0.0.1/db?options=-csearch_path%3Djit", "-csearch_path=jit -c jit=off"),
     ],
 )
 def test_the_session_options_a_url_gets(url: str, options: str) -> None:
