@@ -74,9 +74,15 @@ def _journal_during_submit(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen_inside_store(monkeypatch, "submit_prepared", _journal)
 
 
+def _sqlite_only(database_url: str) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's journal (PostgreSQL's bulk load is in test_exclusive_write_pg.py)")
+
+
 def test_an_exclusive_import_into_an_empty_store_only(
-    alliance: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    alliance: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
+    _sqlite_only(database_url)
     alliance.org("CERT Polska")
     alliance.user("jan@cert.pl", "CERT Polska")
     seen = _journal_during_submit(monkeypatch)
@@ -98,6 +104,7 @@ def test_an_exclusive_import_into_an_empty_store_only(
 def test_the_command_line_import_asks_for_it(
     alliance: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
 ) -> None:
+    _sqlite_only(database_url)
     alliance.org("CERT Polska")
     alliance.user("jan@cert.pl", "CERT Polska")
     alliance.app.db.engine.dispose()  # as if the command line were the only one with the database open

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Connection, event, select
 from stix_factory import bundle, ip_indicator
 from store_probes import seen_inside_store
 
+from accord.cli import main
 from accord.db import Database, serialise_intel_writers
 from accord.db.schema import stix_object
 from accord.errors import BatchRefused
@@ -154,3 +156,17 @@ def test_it_waits_for_the_writers_turn_before_taking_the_tables(
     assert "error" not in outcome, outcome.get("error")
     assert outcome["stored"] == 40
     assert seen[0] == {"pk_stix_object"}  # then it took the tables for the bulk load
+
+
+def test_the_command_line_import_takes_the_bulk_load(
+    alliance: Any, jan: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    seen = _indexes_during_submit(monkeypatch)
+    path = _file(tmp_path, "a.json", [ip_indicator(f"203.0.113.{i}", TLP.GREEN) for i in range(40)])
+    data_dir = str(alliance.app.settings.data_dir)
+    args = ["--database", database_url, "--data-dir", data_dir, "import", path, "--as", "jan@cert.pl"]
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["taken"]["stored"] == 40
+    assert seen == [{"pk_stix_object"}]
+    assert _found(alliance, ["203.0.113.7"]) == [True]
